@@ -1,0 +1,44 @@
+# Every target builds with the Go toolchain on PATH; nothing else is needed
+# except the Debian packages .ci/run installs (protoc, runit, monit, s6, wrk).
+GO      ?= go
+BIN     := bin
+PKGS    := ./...
+
+.PHONY: all build demo test vet fmt-check fuzz-ci bench loadtest clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The README's first command: the restarter on the built-in test proxy.
+demo: build
+	./scripts/demo.sh
+
+# The README's second command: what CI runs.
+test: vet fmt-check
+	$(GO) test -race -count=1 -timeout 12m $(PKGS)
+	$(MAKE) fuzz-ci
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+# Each fuzz target for a few seconds: enough to catch a regression in a decoder.
+FUZZTIME ?= 5s
+fuzz-ci:
+	@for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -h '^func Fuzz' $$spec/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "fuzz $$spec $$f"; \
+	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$spec || exit 1; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+
+clean:
+	rm -rf $(BIN)
