@@ -1,0 +1,345 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hotrestart/restarter/baseid"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/sys/unix"
+)
+
+// Config is the parsed command line.
+type Config struct {
+	Argv   []string // resolved: Argv[0] is an absolute or PATH-resolved path
+	Script bool     // START_SCRIPT form (no arguments, no placeholders)
+	Envoy  bool
+
+	DrainTime          time.Duration
+	ParentShutdownTime time.Duration
+	ShutdownGrace      time.Duration
+	TermWait           time.Duration
+
+	ReadyAfter      time.Duration
+	ReadyURL        string
+	ReadyCmd        string
+	ReadyEnvoyAdmin string
+	ReadyTimeout    time.Duration
+	ReadyInterval   time.Duration
+
+	BaseID        uint32
+	DynamicBaseID bool
+	BaseIDPath    string
+	SocketPath    string // the proxy's --socket-path, for the dynamic base id check
+	RuntimeDir    string
+	PidFile       string
+	Name          string
+
+	LogFormat string
+	LogLevel  zapcore.Level
+
+	Help    bool
+	Version bool
+	usage   string
+}
+
+// usageError marks bad input (exit 2).
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+const helpHead = `restarter: run generations of Envoy (or any proxy that hot-restarts the same
+way) and hot-restart them safely. A drop-in replacement for Envoy's
+restarter/hot-restarter.py.
+
+Usage:
+  restarter [flags] START_SCRIPT          the hot-restarter.py form: the script runs
+                                          with no arguments and RESTART_EPOCH=<n>
+  restarter [flags] -- COMMAND [ARG...]   exec form; {{epoch}}, {{base_id}},
+                                          {{drain_time_s}}, {{parent_shutdown_time_s}}
+                                          in any ARG are replaced per generation
+  restarter status|reload|stop            control a running restarter (reserved)
+
+Every generation gets RESTART_EPOCH, BASE_ID, DRAIN_TIME_S and
+PARENT_SHUTDOWN_TIME_S in its environment. With --envoy (the default when
+COMMAND's base name is "envoy") the restarter appends
+  --restart-epoch N --base-id B --drain-time-s D --parent-shutdown-time-s P
+and refuses those flags (and --use-dynamic-base-id) in COMMAND's own arguments.
+
+Flags:
+`
+
+const helpTail = `
+Signals:
+  SIGHUP          reload: start the next epoch. Held while a generation is still
+                  starting; any number coalesce into one pending reload. A new
+                  generation that dies or is not ready within --ready-timeout is
+                  rolled back (the old one keeps serving) and the next SIGHUP
+                  retries the same epoch number.
+  SIGUSR1         forwarded to every live generation (Envoy reopens access logs).
+  SIGTERM, SIGINT SIGTERM to every generation, SIGKILL what is left after
+                  --term-wait; exit as soon as the last one is gone.
+
+Readiness (one of; default --ready-after 5s):
+  --ready-after D          ready once it has survived D
+  --ready-url URL          ready when GET URL answers 200 (polled)
+  --ready-cmd CMD          ready when "sh -c CMD" exits 0 (polled; placeholders work)
+  --ready-envoy-admin ADDR ready when ADDR/server_info says state LIVE and
+                           restart_epoch is this generation's epoch
+Once a generation is ready, older ones drain; any still alive after
+--parent-shutdown-time plus --shutdown-grace get SIGTERM, then SIGKILL after
+--term-wait.
+
+Exit codes:
+  0  every generation exited 0, or all left within --term-wait after SIGTERM
+  1  the serving generation died abnormally (all others are killed, as
+     hot-restarter.py does, so the service manager restarts from epoch 0), the
+     first generation failed, or generations had to be SIGKILLed at shutdown
+  2  bad usage or setup failure before any child started (unknown flag, bad
+     value, missing or non-executable command, base id already held)
+
+The restarter is a child subreaper (it reaps every orphan, so it can be a
+container's PID 1), its own pid never changes across reloads, and children get
+SIGTERM if it is killed. Logs go to stderr through zap, one event per line with
+epoch, pid and state; the proxy's stdout and stderr pass through unchanged.
+`
+
+func defaultRuntimeDir() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "restarter")
+	}
+	if os.Geteuid() == 0 {
+		return "/run/restarter"
+	}
+	return "/tmp/restarter-" + strconv.Itoa(os.Geteuid())
+}
+
+// parseFlags parses args (without the program name). Bad input returns a
+// *usageError whose message names the value and what to do.
+func parseFlags(args []string) (Config, error) {
+	var c Config
+	fs := pflag.NewFlagSet("restarter", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SetInterspersed(false) // START_SCRIPT's or COMMAND's own flags are not ours
+	fs.SortFlags = false
+	fs.BoolVar(&c.Envoy, "envoy", false, "append Envoy's hot-restart flags to COMMAND (default: on when COMMAND is envoy)")
+	fs.DurationVar(&c.DrainTime, "drain-time", 600*time.Second, "how long an old generation drains (Envoy --drain-time-s)")
+	drainS := fs.Int64("drain-time-s", 600, "--drain-time in whole seconds (Envoy spelling)")
+	fs.DurationVar(&c.ParentShutdownTime, "parent-shutdown-time", 900*time.Second, "when the new generation terminates the old; must be longer than --drain-time")
+	pstS := fs.Int64("parent-shutdown-time-s", 900, "--parent-shutdown-time in whole seconds (Envoy spelling)")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "backstop: SIGTERM old generations still alive this long after parent-shutdown time")
+	fs.DurationVar(&c.TermWait, "term-wait", 30*time.Second, "wait after SIGTERM before SIGKILL")
+	fs.DurationVar(&c.ReadyAfter, "ready-after", 5*time.Second, "a generation is ready once it has survived this long")
+	fs.StringVar(&c.ReadyURL, "ready-url", "", "a generation is ready when GET URL answers 200")
+	fs.StringVar(&c.ReadyCmd, "ready-cmd", "", "a generation is ready when sh -c `CMD` exits 0")
+	fs.StringVar(&c.ReadyEnvoyAdmin, "ready-envoy-admin", "", "a generation is ready when Envoy's admin at `ADDR` reports LIVE at its epoch")
+	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", 5*time.Minute, "not ready by then counts as a failed start")
+	fs.DurationVar(&c.ReadyInterval, "ready-interval", 200*time.Millisecond, "how often readiness is polled")
+	baseID := fs.Int64("base-id", 0, fmt.Sprintf("base id passed to every generation (0..%d)", baseid.Max))
+	fs.BoolVar(&c.DynamicBaseID, "use-dynamic-base-id", false, "pick a free base id once at start and keep it")
+	fs.StringVar(&c.BaseIDPath, "base-id-path", "", "write the base id in use to `FILE`")
+	fs.StringVar(&c.RuntimeDir, "runtime-dir", defaultRuntimeDir(), "directory for locks (created 0700)")
+	fs.StringVar(&c.PidFile, "pid-file", "", "write the restarter's pid to `FILE` (atomically; removed on exit)")
+	fs.StringVar(&c.Name, "name", "", "instance name (for the control CLI)")
+	fs.StringVar(&c.LogFormat, "log-format", "console", "console or json")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	fs.BoolVarP(&c.Help, "help", "h", false, "show this help")
+	fs.BoolVar(&c.Version, "version", false, "print the version")
+	c.usage = helpHead + fs.FlagUsages() + helpTail
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			c.Help = true
+			return c, nil
+		}
+		return c, usagef("%v", err)
+	}
+	if c.Help || c.Version {
+		return c, nil
+	}
+
+	for _, p := range []struct {
+		name string
+		d    time.Duration
+	}{{"drain-time", c.DrainTime}, {"parent-shutdown-time", c.ParentShutdownTime}, {"shutdown-grace", c.ShutdownGrace},
+		{"term-wait", c.TermWait}, {"ready-after", c.ReadyAfter}, {"ready-timeout", c.ReadyTimeout}, {"ready-interval", c.ReadyInterval}} {
+		if p.d < 0 {
+			return c, usagef("--%s (%s) must not be negative", p.name, p.d)
+		}
+	}
+	for _, p := range []struct {
+		name string
+		d    time.Duration
+	}{{"term-wait", c.TermWait}, {"ready-timeout", c.ReadyTimeout}, {"ready-interval", c.ReadyInterval}} {
+		if p.d == 0 {
+			return c, usagef("--%s must be longer than 0", p.name)
+		}
+	}
+	alias := func(long, short string, n int64, d *time.Duration) error {
+		if !fs.Changed(short) {
+			return nil
+		}
+		if fs.Changed(long) {
+			return usagef("give --%s or --%s, not both", long, short)
+		}
+		if n < 0 {
+			return usagef("--%s (%d) must not be negative", short, n)
+		}
+		*d = time.Duration(n) * time.Second
+		return nil
+	}
+	if err := alias("drain-time", "drain-time-s", *drainS, &c.DrainTime); err != nil {
+		return c, err
+	}
+	if err := alias("parent-shutdown-time", "parent-shutdown-time-s", *pstS, &c.ParentShutdownTime); err != nil {
+		return c, err
+	}
+	if c.ParentShutdownTime <= c.DrainTime {
+		return c, usagef("--parent-shutdown-time (%s) must be longer than --drain-time (%s)", c.ParentShutdownTime, c.DrainTime)
+	}
+	if *baseID < 0 || *baseID > baseid.Max {
+		return c, usagef("--base-id %d out of range: use 0..%d", *baseID, baseid.Max)
+	}
+	c.BaseID = uint32(*baseID)
+	if c.DynamicBaseID && fs.Changed("base-id") {
+		return c, usagef("give --base-id or --use-dynamic-base-id, not both")
+	}
+	if c.LogFormat != "console" && c.LogFormat != "json" {
+		return c, usagef("--log-format %q: use console or json", c.LogFormat)
+	}
+	lv, err := zapcore.ParseLevel(*level)
+	if err != nil {
+		return c, usagef("--log-level %q: use debug, info, warn or error", *level)
+	}
+	c.LogLevel = lv
+
+	n := 0
+	for _, s := range []string{c.ReadyURL, c.ReadyCmd, c.ReadyEnvoyAdmin} {
+		if s != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return c, usagef("give only one of --ready-url, --ready-cmd, --ready-envoy-admin")
+	}
+	if n == 1 && fs.Changed("ready-after") {
+		return c, usagef("--ready-after cannot be combined with --ready-url, --ready-cmd or --ready-envoy-admin")
+	}
+	if c.ReadyURL != "" {
+		u, err := url.Parse(c.ReadyURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, usagef("--ready-url %q: want an http:// or https:// URL", c.ReadyURL)
+		}
+	}
+
+	rest := fs.Args()
+	dash := fs.ArgsLenAtDash()
+	switch {
+	case len(rest) == 0:
+		return c, usagef("missing START_SCRIPT or -- COMMAND; see --help")
+	case dash == 0:
+		// exec form
+	case dash < 0 && len(rest) == 1:
+		c.Script = true
+	default:
+		return c, usagef("unexpected arguments %q after START_SCRIPT %q: use -- COMMAND [ARG...] to pass arguments", rest[1:], rest[0])
+	}
+	if c.Script {
+		p, err := filepath.Abs(rest[0])
+		if err != nil {
+			return c, usagef("START_SCRIPT %q: %v", rest[0], err)
+		}
+		if err := checkExecutable(p); err != nil {
+			return c, usagef("START_SCRIPT %q: %v", rest[0], err)
+		}
+		if fs.Changed("envoy") && c.Envoy {
+			return c, usagef("--envoy needs the exec form: restarter --envoy -- envoy ARG...; a START_SCRIPT gets RESTART_EPOCH in its environment")
+		}
+		c.Argv = []string{p}
+		return c, nil
+	}
+	p, err := exec.LookPath(rest[0])
+	if err != nil {
+		return c, usagef("COMMAND %q: %v", rest[0], unwrapExec(err))
+	}
+	if !filepath.IsAbs(p) {
+		if p, err = filepath.Abs(p); err != nil {
+			return c, usagef("COMMAND %q: %v", rest[0], err)
+		}
+	}
+	c.Argv = append([]string{p}, rest[1:]...)
+	if !fs.Changed("envoy") && filepath.Base(rest[0]) == "envoy" {
+		c.Envoy = true
+	}
+	if c.Envoy {
+		if err := checkEnvoyArgs(rest[1:]); err != nil {
+			return c, err
+		}
+	}
+	c.SocketPath = socketPath(rest[1:])
+	return c, nil
+}
+
+func unwrapExec(err error) error {
+	var e *exec.Error
+	if errors.As(err, &e) {
+		return e.Err
+	}
+	return err
+}
+
+func checkExecutable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return errors.Unwrap(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return errors.New("not a regular file")
+	}
+	if err := unix.Access(p, unix.X_OK); err != nil {
+		return fmt.Errorf("not executable (chmod +x it): %w", err)
+	}
+	return nil
+}
+
+// owned are the proxy flags the restarter sets itself in envoy mode.
+var owned = map[string]string{
+	"--restart-epoch":          "the restarter counts epochs itself",
+	"--use-dynamic-base-id":    "use the restarter's --use-dynamic-base-id, which keeps one id for every epoch",
+	"--base-id":                "pass --base-id to the restarter instead",
+	"--drain-time-s":           "pass --drain-time to the restarter instead",
+	"--parent-shutdown-time-s": "pass --parent-shutdown-time to the restarter instead",
+}
+
+func checkEnvoyArgs(args []string) error {
+	for _, a := range args {
+		name, _, _ := strings.Cut(a, "=")
+		if why, ok := owned[name]; ok {
+			return usagef("COMMAND sets %s, which the restarter owns in --envoy mode: remove it (%s)", name, why)
+		}
+	}
+	return nil
+}
+
+func socketPath(args []string) string {
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--socket-path="); ok {
+			return v
+		}
+		if a == "--socket-path" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return baseid.DefaultSocketPath
+}

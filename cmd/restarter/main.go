@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"syscall"
+
+	"github.com/hotrestart/restarter/baseid"
+	"github.com/hotrestart/restarter/supervisor"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitAbnormal = 1
+	exitUsage    = 2
+)
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+// subcommands talk to a running restarter. They are reserved here; the
+// control socket fills them in.
+var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
+	"status": notImplemented("status"),
+	"reload": notImplemented("reload"),
+	"stop":   notImplemented("stop"),
+}
+
+func notImplemented(name string) func([]string, io.Writer, io.Writer) int {
+	return func(_ []string, _, stderr io.Writer) int {
+		fmt.Fprintf(stderr, "restarter %s: not implemented yet\n", name)
+		return exitUsage
+	}
+}
+
+func run(args []string) int {
+	if len(args) > 0 {
+		if sub, ok := subcommands[args[0]]; ok {
+			return sub(args[1:], os.Stdout, os.Stderr)
+		}
+	}
+	cfg, err := parseFlags(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "restarter: %v\nTry 'restarter --help'.\n", err)
+		return exitUsage
+	}
+	if cfg.Help {
+		fmt.Fprint(os.Stdout, cfg.usage)
+		return exitOK
+	}
+	if cfg.Version {
+		fmt.Fprintln(os.Stdout, "restarter", version())
+		return exitOK
+	}
+	log := newLogger(cfg.LogFormat, cfg.LogLevel, os.Stderr)
+	defer log.Sync() //nolint:errcheck // stderr
+
+	// Signals first, so a SIGTERM during setup is not lost. The buffer holds
+	// one of each kind we handle; SIGHUPs coalesce in the supervisor anyway.
+	sigc := make(chan os.Signal, 8)
+	signal.Notify(sigc, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigc)
+
+	cleanup, code := setup(&cfg, log)
+	defer cleanup()
+	if code != exitOK {
+		return code
+	}
+
+	sup, err := supervisor.New(supervisorConfig(cfg, log))
+	if err != nil {
+		log.Error("bad configuration", zap.Error(err))
+		return exitUsage
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- sup.Run(ctx) }()
+	for {
+		select {
+		case err := <-runErr:
+			return exitCode(err, log)
+		case sig := <-sigc:
+			switch sig {
+			case syscall.SIGHUP:
+				log.Info("SIGHUP: reload requested")
+				_ = sup.RequestReload()
+			case syscall.SIGUSR1:
+				_ = sup.Signal(syscall.SIGUSR1)
+			case syscall.SIGTERM, syscall.SIGINT:
+				log.Info("stop requested", zap.String("signal", sig.String()))
+				sup.Stop()
+			}
+		}
+	}
+}
+
+func exitCode(err error, log *zap.Logger) int {
+	if err == nil {
+		log.Info("exiting", zap.Int("code", exitOK))
+		return exitOK
+	}
+	var ee *supervisor.ExitError
+	if errors.As(err, &ee) {
+		log.Error("exiting", zap.Int("code", ee.Code), zap.String("reason", ee.Reason))
+		return ee.Code
+	}
+	log.Error("exiting", zap.Int("code", exitAbnormal), zap.Error(err))
+	return exitAbnormal
+}
+
+// setup prepares the runtime dir, the base id lock, --base-id-path and
+// --pid-file. cleanup undoes what was done and is always safe to call.
+func setup(cfg *Config, log *zap.Logger) (cleanup func(), code int) {
+	var undo []func()
+	cleanup = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	if err := ensureRuntimeDir(cfg.RuntimeDir); err != nil {
+		log.Error("runtime dir", zap.String("dir", cfg.RuntimeDir), zap.Error(err))
+		return cleanup, exitUsage
+	}
+	var lock *baseid.Lock
+	var err error
+	if cfg.DynamicBaseID {
+		lock, err = baseid.AcquireDynamic(cfg.RuntimeDir, &baseid.Options{SocketPath: cfg.SocketPath})
+	} else {
+		lock, err = baseid.Acquire(cfg.RuntimeDir, cfg.BaseID)
+	}
+	if err != nil {
+		log.Error("base id", zap.Error(err))
+		fmt.Fprintf(os.Stderr, "restarter: %v\n", err)
+		return cleanup, exitUsage
+	}
+	undo = append(undo, func() { lock.Close() })
+	cfg.BaseID = lock.ID
+	log.Info("base id", zap.Uint32("base_id", lock.ID), zap.Bool("dynamic", cfg.DynamicBaseID), zap.String("lock", lock.Path))
+	if cfg.BaseIDPath != "" {
+		if err := writeAtomic(cfg.BaseIDPath, strconv.FormatUint(uint64(lock.ID), 10)+"\n"); err != nil {
+			log.Error("--base-id-path", zap.Error(err))
+			return cleanup, exitUsage
+		}
+	}
+	if cfg.PidFile != "" {
+		pid := strconv.Itoa(os.Getpid())
+		if err := writeAtomic(cfg.PidFile, pid+"\n"); err != nil {
+			log.Error("--pid-file", zap.Error(err))
+			return cleanup, exitUsage
+		}
+		undo = append(undo, func() { removeIfOurs(cfg.PidFile, pid) })
+	}
+	return cleanup, exitOK
+}
+
+func supervisorConfig(cfg Config, log *zap.Logger) supervisor.Config {
+	sc := supervisor.Config{
+		Argv:               cfg.Argv,
+		Envoy:              cfg.Envoy,
+		BaseID:             cfg.BaseID,
+		DrainTime:          cfg.DrainTime,
+		ParentShutdownTime: cfg.ParentShutdownTime,
+		ShutdownGrace:      cfg.ShutdownGrace,
+		TermWait:           cfg.TermWait,
+		ReadyTimeout:       cfg.ReadyTimeout,
+		Logger:             log,
+	}
+	switch {
+	case cfg.ReadyURL != "":
+		sc.Readiness = supervisor.HTTP{URL: cfg.ReadyURL, Interval: cfg.ReadyInterval}
+	case cfg.ReadyCmd != "":
+		sc.Readiness = supervisor.Cmd{Argv: []string{"/bin/sh", "-c", cfg.ReadyCmd}, Interval: cfg.ReadyInterval}
+	case cfg.ReadyEnvoyAdmin != "":
+		sc.Readiness = supervisor.EnvoyAdmin{Addr: cfg.ReadyEnvoyAdmin, Interval: cfg.ReadyInterval}
+	default:
+		sc.Readiness = supervisor.After{D: cfg.ReadyAfter}
+	}
+	return sc
+}
+
+func newLogger(format string, level zapcore.Level, w io.Writer) *zap.Logger {
+	ec := zap.NewProductionEncoderConfig()
+	ec.TimeKey = "time"
+	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if format == "json" {
+		enc = zapcore.NewJSONEncoder(ec)
+	} else {
+		ec.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(ec)
+	}
+	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)
+	return zap.New(core).With(zap.Int("restarter_pid", os.Getpid()))
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// ensureRuntimeDir creates dir 0700 if missing and refuses one that is not a
+// directory or belongs to another user.
+func ensureRuntimeDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create runtime dir: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("runtime dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("runtime dir %s is not a directory", dir)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("runtime dir %s belongs to uid %d, not us (%d): use --runtime-dir", dir, st.Uid, os.Geteuid())
+	}
+	return nil
+}
+
+// writeAtomic writes content to path through a temporary file and a rename,
+// so readers never see a partial file.
+func writeAtomic(path, content string) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, err = f.WriteString(content)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// removeIfOurs removes the pid file unless another process has replaced it.
+func removeIfOurs(path, pid string) {
+	b, err := os.ReadFile(path)
+	if err == nil && string(b) == pid+"\n" {
+		os.Remove(path)
+	}
+}

@@ -1,0 +1,28 @@
+// Package supervisor runs generations of a hot-restarting proxy (Envoy, or
+// anything that restarts the same way) the way Envoy's restarter/hot-restarter.py
+// does, without its hazards: reloads never start over an unready generation and
+// coalesce, a generation that fails to start is rolled back while the old one
+// keeps serving, old generations that outlive parent-shutdown time are
+// terminated, and the process is a child subreaper that reaps every orphan.
+//
+// One goroutine owns the generation state machine (starting, ready, draining,
+// exited). Other goroutines talk to it through Reload, RequestReload, Signal,
+// Stop and Status; state changes are reported to Config.OnEvent, which is where
+// systemd notifications (READY=1, RELOADING=1, STOPPING=1, STATUS=) belong.
+//
+// Reaping: the supervisor calls PR_SET_CHILD_SUBREAPER and one goroutine reaps
+// every child of the process with wait4(-1, WNOHANG) on SIGCHLD, routing the
+// exit statuses of known pids. Nothing else in the process may wait for
+// children: do not use os/exec's Cmd.Wait/Run/Output while a Supervisor runs;
+// use Supervisor.Command instead, which starts through the same starter and
+// gets its status from the reaper.
+//
+// Parent-death signal: Linux sends PR_SET_PDEATHSIG when the *thread* that
+// forked the child exits, not the process. The default Starter therefore forks
+// every child from one goroutine locked to its OS thread for the Supervisor's
+// whole life, so a SIGKILLed restarter takes its proxies (SIGTERM) with it.
+//
+//	s, err := supervisor.New(supervisor.Config{Argv: []string{"/usr/bin/envoy", "-c", "envoy.yaml"}, Envoy: true, Logger: log})
+//	go func() { for sig := range sigc { if sig == syscall.SIGHUP { s.RequestReload() } } }()
+//	err = s.Run(ctx) // nil: clean exit; *ExitError: exit with its Code
+package supervisor

@@ -1,0 +1,112 @@
+package supervisor
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+)
+
+// ProcSpec is what to start. Stdin/Stdout/Stderr nil means inherit the
+// restarter's own (the proxy's output passes through unchanged).
+type ProcSpec struct {
+	Path   string
+	Args   []string // argv, Args[0] included
+	Env    []string
+	Dir    string
+	Stdout *os.File
+	Stderr *os.File
+}
+
+// Starter starts a process that is a child of this process and returns its
+// pid. It must not wait for it: the supervisor's reaper does.
+type Starter interface {
+	Start(ProcSpec) (pid int, err error)
+}
+
+// ThreadStarter forks every child from one goroutine locked to its OS thread,
+// with PR_SET_PDEATHSIG=SIGTERM. Linux sends the parent-death signal when the
+// forking thread exits, so the thread must outlive the children: Close only
+// after they are gone. Close is idempotent and blocks until the thread's
+// goroutine has returned (which ends the thread).
+type ThreadStarter struct {
+	reqs      chan startReq
+	done      chan struct{}
+	closeOnce sync.Once
+	exited    chan struct{}
+}
+
+type startReq struct {
+	spec  ProcSpec
+	reply chan startReply
+}
+
+type startReply struct {
+	pid int
+	err error
+}
+
+// NewThreadStarter starts the dedicated starter thread.
+func NewThreadStarter() *ThreadStarter {
+	t := &ThreadStarter{reqs: make(chan startReq), done: make(chan struct{}), exited: make(chan struct{})}
+	go t.loop()
+	return t
+}
+
+func (t *ThreadStarter) loop() {
+	defer close(t.exited)
+	// Never unlocked: when this goroutine returns, the runtime ends the thread.
+	runtime.LockOSThread()
+	for {
+		select {
+		case <-t.done:
+			return
+		case r := <-t.reqs:
+			pid, err := forkExec(r.spec)
+			r.reply <- startReply{pid, err}
+		}
+	}
+}
+
+func forkExec(s ProcSpec) (int, error) {
+	files := []uintptr{0, 1, 2}
+	if s.Stdout != nil {
+		files[1] = s.Stdout.Fd()
+	}
+	if s.Stderr != nil {
+		files[2] = s.Stderr.Fd()
+	}
+	pid, err := syscall.ForkExec(s.Path, s.Args, &syscall.ProcAttr{
+		Dir:   s.Dir,
+		Env:   s.Env,
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM},
+	})
+	runtime.KeepAlive(s.Stdout)
+	runtime.KeepAlive(s.Stderr)
+	if err != nil {
+		return 0, fmt.Errorf("start %s: %w", s.Path, err)
+	}
+	return pid, nil
+}
+
+// Start forks and execs spec on the starter thread.
+func (t *ThreadStarter) Start(spec ProcSpec) (int, error) {
+	r := startReq{spec: spec, reply: make(chan startReply, 1)}
+	select {
+	case t.reqs <- r:
+	case <-t.done:
+		return 0, ErrStopped
+	}
+	rep := <-r.reply
+	return rep.pid, rep.err
+}
+
+// Close ends the starter thread. Children it started then receive SIGTERM
+// (parent-death signal) if still alive.
+func (t *ThreadStarter) Close() error {
+	t.closeOnce.Do(func() { close(t.done) })
+	<-t.exited
+	return nil
+}
