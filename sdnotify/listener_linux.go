@@ -1,0 +1,243 @@
+package sdnotify
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// maxDatagram bounds one notification; sd_notify messages are small, and
+// systemd itself caps them at a few KiB.
+const maxDatagram = 4096
+
+// Listener receives sd_notify datagrams from one generation; see Listen.
+type Listener struct {
+	path   string
+	conn   *net.UnixConn
+	accept func(pid int) bool
+	log    *zap.Logger
+	ready  chan struct{}
+	done   chan struct{}
+	once   sync.Once
+}
+
+// Listen creates a unixgram socket at path (mode 0600 from before bind, with
+// SO_PASSCRED) and reads notifications from it until Close. The first READY=1
+// whose sender pid (from SCM_CREDENTIALS, reported by the kernel) passes
+// accept closes the Ready channel; datagrams from other pids are logged and
+// ignored. A stale socket at path is replaced; any other file there is an
+// error. Give the generation the path as NOTIFY_SOCKET.
+func Listen(path string, accept func(pid int) bool, log *zap.Logger) (*Listener, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if accept == nil {
+		return nil, errors.New("sdnotify.Listen: accept func is nil")
+	}
+	if err := removeStaleSocket(path); err != nil {
+		return nil, err
+	}
+	conn, err := bindUnixgram(path)
+	if err != nil {
+		return nil, err
+	}
+	l := &Listener{path: path, conn: conn, accept: accept, log: log,
+		ready: make(chan struct{}), done: make(chan struct{})}
+	go l.run()
+	return l, nil
+}
+
+// Path is the socket's path, the NOTIFY_SOCKET value for the generation.
+func (l *Listener) Path() string { return l.path }
+
+// Ready is closed when an accepted process sent READY=1.
+func (l *Listener) Ready() <-chan struct{} { return l.ready }
+
+// Close stops reading and removes the socket. It is idempotent and blocks
+// until the reading goroutine is gone.
+func (l *Listener) Close() error {
+	var err error
+	l.once.Do(func() {
+		err = l.conn.Close()
+		<-l.done
+		if rerr := os.Remove(l.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
+			err = rerr
+		}
+	})
+	<-l.done
+	return err
+}
+
+func (l *Listener) run() {
+	defer close(l.done)
+	buf := make([]byte, maxDatagram)
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*16))
+	readyDone := false
+	for {
+		n, oobn, flags, _, err := l.conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			l.log.Warn("notify socket: read", zap.Error(err))
+			return
+		}
+		pid, fds, cerr := senderPID(oob[:oobn], flags)
+		for _, fd := range fds { // FDSTORE is not supported
+			unix.Close(fd)
+		}
+		if cerr != nil {
+			l.log.Warn("notify socket: ignoring datagram", zap.Error(cerr))
+			continue
+		}
+		if !l.accept(pid) {
+			l.log.Warn("notify socket: ignoring datagram from a process outside the generation", zap.Int("sender_pid", pid))
+			continue
+		}
+		if !readyDone && hasReady(buf[:n]) {
+			readyDone = true
+			l.log.Debug("notify socket: READY=1", zap.Int("sender_pid", pid))
+			close(l.ready)
+		}
+	}
+}
+
+// senderPID extracts the pid from SCM_CREDENTIALS. It also returns every fd
+// a sender passed along (SCM_RIGHTS), which the caller must close.
+func senderPID(oob []byte, flags int) (pid int, fds []int, err error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0, nil, fmt.Errorf("control message: %w", err)
+	}
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_SOCKET {
+			continue
+		}
+		switch m.Header.Type {
+		case unix.SCM_RIGHTS:
+			if got, err := unix.ParseUnixRights(&m); err == nil {
+				fds = append(fds, got...)
+			}
+		case unix.SCM_CREDENTIALS:
+			if cred, err := unix.ParseUnixCredentials(&m); err == nil {
+				pid = int(cred.Pid)
+			}
+		}
+	}
+	if flags&unix.MSG_CTRUNC != 0 {
+		return 0, fds, errors.New("control data truncated (MSG_CTRUNC)")
+	}
+	if pid <= 0 {
+		return 0, fds, errors.New("no sender credentials (SCM_CREDENTIALS)")
+	}
+	return pid, fds, nil
+}
+
+// hasReady reports whether a notification contains the assignment READY=1.
+func hasReady(msg []byte) bool {
+	for _, line := range bytes.Split(msg, []byte("\n")) {
+		if string(bytes.TrimSpace(line)) == "READY=1" {
+			return true
+		}
+	}
+	return false
+}
+
+// Descendant returns an accept func for Listen that takes root itself and
+// every process whose parent chain (/proc/<pid>/stat) reaches root.
+func Descendant(root int) func(pid int) bool {
+	return func(pid int) bool { return IsDescendant(pid, root) }
+}
+
+// IsDescendant reports whether pid is root or a descendant of it, walking
+// the ppid chain in /proc. A process that already exited is not a descendant.
+func IsDescendant(pid, root int) bool {
+	for i := 0; i < 4096 && pid > 1; i++ {
+		if pid == root {
+			return true
+		}
+		pp, err := parentPID(pid)
+		if err != nil {
+			return false
+		}
+		pid = pp
+	}
+	return pid == root
+}
+
+// parentPID reads field 4 of /proc/<pid>/stat; the command name (field 2)
+// may hold spaces and parentheses, so parsing starts after the last ')'.
+func parentPID(pid int) (int, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no ')'", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	return strconv.Atoi(f[1])
+}
+
+// removeStaleSocket removes a socket left at path; any other kind of file
+// is an error so that a typo never deletes a user's file.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSocket == 0 {
+		return fmt.Errorf("notify socket %s: a %s is in the way; remove it or pick another runtime dir", path, fi.Mode().Type())
+	}
+	return os.Remove(path)
+}
+
+// bindUnixgram creates the socket, sets its mode to 0600 before bind (Linux
+// takes the bound file's mode from the socket inode, narrowed by the umask),
+// so the path is never wider than 0600, and turns on SO_PASSCRED.
+func bindUnixgram(path string) (*net.UnixConn, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	if err := unix.Fchmod(fd, 0o600); err != nil {
+		return nil, os.NewSyscallError("fchmod", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+		return nil, os.NewSyscallError("setsockopt SO_PASSCRED", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		return nil, fmt.Errorf("bind %s: %w", path, os.NewSyscallError("bind", err))
+	}
+	if err := os.Chmod(path, 0o600); err != nil { // belt and braces; only narrows
+		os.Remove(path)
+		return nil, err
+	}
+	pc, err := net.FilePacketConn(f)
+	if err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("notify socket %s: %w", path, err)
+	}
+	return pc.(*net.UnixConn), nil
+}

@@ -1,0 +1,261 @@
+package sdnotify
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// The test binary doubles as the processes that send notifications:
+// SDNOTIFY_TEST_SEND=<socket> sends SDNOTIFY_TEST_MSG there and exits;
+// SDNOTIFY_TEST_SPAWN=1 additionally runs itself once more as a child that
+// does the sending, so the sender is a grandchild of the test.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("SDNOTIFY_TEST_SEND"); path != "" {
+		os.Exit(helperSend(path))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func helperSend(path string) int {
+	if os.Getenv("SDNOTIFY_TEST_SPAWN") == "1" {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), "SDNOTIFY_TEST_SPAWN=0")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return 1
+		}
+		return 0
+	}
+	c, err := net.Dial("unixgram", path)
+	if err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		return 1
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(os.Getenv("SDNOTIFY_TEST_MSG"))); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// sender starts the helper; with spawn it is the root of a two-process tree.
+func sender(t *testing.T, path, msg string, spawn bool) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	s := "0"
+	if spawn {
+		s = "1"
+	}
+	cmd.Env = append(os.Environ(), "SDNOTIFY_TEST_SEND="+path, "SDNOTIFY_TEST_MSG="+msg, "SDNOTIFY_TEST_SPAWN="+s)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+// recordingAccept wraps Descendant(root) and remembers each verdict.
+type recordingAccept struct {
+	mu       sync.Mutex
+	root     int
+	verdicts map[int]bool
+}
+
+func (r *recordingAccept) accept(pid int) bool {
+	ok := IsDescendant(pid, r.root)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.verdicts == nil {
+		r.verdicts = map[int]bool{}
+	}
+	r.verdicts[pid] = ok
+	return ok
+}
+
+func (r *recordingAccept) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.verdicts)
+}
+
+func TestListenerAcceptsDescendant(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gen-1.notify")
+	// The root pid must be known before the listener exists, as in the
+	// restarter: start a process tree whose grandchild sends READY=1. The
+	// listener is created first with a late-bound root.
+	var rootPID int
+	var mu sync.Mutex
+	l, err := Listen(path, func(pid int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return IsDescendant(pid, rootPID)
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != 0o600 {
+		t.Fatalf("socket mode: got %o, want 600", got)
+	}
+	// The spawner waits for its child, so the grandchild's parent chain is
+	// intact while it sends.
+	mu.Lock()
+	cmd := sender(t, path, "STATUS=starting\nREADY=1\nMAINPID=1", true)
+	rootPID = cmd.Process.Pid
+	mu.Unlock()
+	defer cmd.Wait()
+	select {
+	case <-l.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("READY=1 from a grandchild of the root pid was not accepted")
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sender: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Fatalf("socket still there after Close: %v", err)
+	}
+}
+
+func TestListenerIgnoresUnrelated(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gen-2.notify")
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sleeper.Process.Kill(); sleeper.Wait() })
+	rec := &recordingAccept{root: sleeper.Process.Pid}
+	l, err := Listen(path, rec.accept, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cmd := sender(t, path, "READY=1", true) // not under the sleeper
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sender: %v", err)
+	}
+	waitFor(t, 10*time.Second, func() bool { return rec.count() == 1 })
+	rec.mu.Lock()
+	for pid, ok := range rec.verdicts {
+		if ok {
+			t.Errorf("pid %d accepted, want refused (not under root %d)", pid, rec.root)
+		}
+	}
+	rec.mu.Unlock()
+	select {
+	case <-l.Ready():
+		t.Fatal("Ready closed by a READY=1 from an unrelated process")
+	default:
+	}
+}
+
+func TestListenerNeedsReadyAssignment(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gen.notify")
+	rec := &recordingAccept{root: os.Getpid()}
+	l, err := Listen(path, rec.accept, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, msg := range []string{"STATUS=READY=1", "READY=0", "XREADY=1"} {
+		if err := sender(t, path, msg, false).Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, func() bool { return rec.count() == 3 })
+	select {
+	case <-l.Ready():
+		t.Fatal("Ready closed without a READY=1 line")
+	default:
+	}
+	if err := sender(t, path, "READY=1\n", false).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("READY=1 from a child of the test process was not accepted")
+	}
+}
+
+func TestListenPathChecks(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.yaml")
+	os.WriteFile(file, []byte("keep me"), 0o644)
+	if _, err := Listen(file, Descendant(1), nil); err == nil {
+		t.Fatal("Listen over a regular file: got nil, want an error")
+	}
+	if b, _ := os.ReadFile(file); string(b) != "keep me" {
+		t.Fatal("Listen clobbered a regular file")
+	}
+	// A stale socket from a crashed run is replaced.
+	stale := filepath.Join(dir, "stale.notify")
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: stale, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // Go's unixgram Close leaves the file
+	if _, err := os.Lstat(stale); err != nil {
+		t.Skipf("stale socket not left behind: %v", err)
+	}
+	l, err := Listen(stale, Descendant(1), nil)
+	if err != nil {
+		t.Fatalf("Listen over a stale socket: %v", err)
+	}
+	l.Close()
+	if _, err := Listen(filepath.Join(dir, "no/such/dir/x.notify"), Descendant(1), nil); err == nil {
+		t.Fatal("Listen in a missing dir: got nil, want an error")
+	}
+}
+
+func TestIsDescendant(t *testing.T) {
+	self := os.Getpid()
+	if !IsDescendant(self, self) {
+		t.Fatal("a process is its own tree's root")
+	}
+	if !IsDescendant(self, os.Getppid()) {
+		t.Fatal("the test is a descendant of its parent")
+	}
+	if IsDescendant(os.Getppid(), self) {
+		t.Fatal("a parent is not a descendant of its child")
+	}
+	if IsDescendant(1<<30, self) {
+		t.Fatal("a missing pid is not a descendant")
+	}
+}
+
+func TestHasReady(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"READY=1": true, "STATUS=x\nREADY=1\n": true, " READY=1 ": true,
+		"READY=0": false, "STATUS=READY=1": false, "": false, "\n\n": false,
+	} {
+		if got := hasReady([]byte(msg)); got != want {
+			t.Errorf("hasReady(%q): got %v, want %v", msg, got, want)
+		}
+	}
+}
+
+func FuzzSenderPID(f *testing.F) {
+	f.Add([]byte{}, 0)
+	f.Add(make([]byte, 64), 0)
+	f.Fuzz(func(t *testing.T, oob []byte, flags int) {
+		_, _, _ = senderPID(oob, flags) // must not panic; fds are not ours to close
+	})
+}
