@@ -1,0 +1,85 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestParseServerInfo(t *testing.T) {
+	for _, c := range []struct {
+		name, in string
+		state    string
+		epoch    uint32
+		err      bool
+	}{
+		{"number", `{"state":"LIVE","command_line_options":{"restart_epoch":3}}`, "LIVE", 3, false},
+		{"string", `{"state":"LIVE","command_line_options":{"restart_epoch":"12"}}`, "LIVE", 12, false},
+		{"omitted zero", `{"state":"DRAINING","command_line_options":{}}`, "DRAINING", 0, false},
+		{"no options", `{"state":"PRE_INITIALIZING"}`, "PRE_INITIALIZING", 0, false},
+		{"negative", `{"state":"LIVE","command_line_options":{"restart_epoch":-1}}`, "LIVE", 0, true},
+		{"garbage epoch", `{"state":"LIVE","command_line_options":{"restart_epoch":"x"}}`, "LIVE", 0, true},
+		{"not json", `<html>`, "", 0, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st, ep, err := ParseServerInfo([]byte(c.in))
+			if (err != nil) != c.err || st != c.state || ep != c.epoch {
+				t.Fatalf("got %q %d %v, want %q %d err=%v", st, ep, err, c.state, c.epoch, c.err)
+			}
+		})
+	}
+}
+
+func FuzzParseServerInfo(f *testing.F) {
+	f.Add([]byte(`{"state":"LIVE","command_line_options":{"restart_epoch":3}}`))
+	f.Add([]byte(`{"state":"LIVE","command_line_options":{"restart_epoch":"3"}}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _, _ = ParseServerInfo(b)
+	})
+}
+
+func TestEnvoyAdminReadiness(t *testing.T) {
+	var epoch atomic.Int32
+	epoch.Store(-1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e := epoch.Load()
+		if e < 0 {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, `{"state":"LIVE","command_line_options":{"restart_epoch":%d}}`, e)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	epoch.Store(1)
+	if err := (EnvoyAdmin{Addr: srv.Listener.Addr().String(), Interval: 20 * time.Millisecond}).Ready(ctx, Probe{Epoch: 2}); err == nil {
+		t.Fatalf("ready while server_info reports epoch 1, want epoch 2")
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	go func() { time.Sleep(100 * time.Millisecond); epoch.Store(2) }()
+	if err := (EnvoyAdmin{Addr: srv.URL, Interval: 20 * time.Millisecond}).Ready(ctx2, Probe{Epoch: 2}); err != nil {
+		t.Fatalf("not ready at epoch 2: %v", err)
+	}
+}
+
+func TestHTTPReadiness(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) < 3 {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := (HTTP{URL: srv.URL, Interval: 10 * time.Millisecond}).Ready(ctx, Probe{}); err != nil || n.Load() != 3 {
+		t.Fatalf("HTTP ready = %v after %d polls, want nil after 3", err, n.Load())
+	}
+}
