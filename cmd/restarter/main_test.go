@@ -80,7 +80,7 @@ func startRestarter(t testing.TB, env []string, args ...string) *restarterProc {
 		args = append([]string{"--runtime-dir", filepath.Join(dir, "run")}, args...)
 	}
 	r.cmd = exec.Command(os.Args[0], args...)
-	r.cmd.Env = append(os.Environ(), append([]string{"RESTARTER_TEST_ROLE=restarter", "FP_DIR=" + dir}, env...)...)
+	r.cmd.Env = append(os.Environ(), append([]string{"RESTARTER_TEST_ROLE=restarter", "FP_DIR=" + dir, "GORACE=atexit_sleep_ms=0"}, env...)...)
 	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("start restarter: %v", err)
