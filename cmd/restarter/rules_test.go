@@ -526,4 +526,3 @@ func TestBadUsageExit2(t *testing.T) {
 		}
 	}
 }
-
