@@ -1,0 +1,144 @@
+package control
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Client talks to one restarter's control socket. It is not safe for
+// concurrent use; open one per goroutine.
+type Client struct {
+	path string
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+// Dial connects to the control socket at path.
+func Dial(path string) (*Client, error) {
+	c, err := net.DialTimeout("unix", path, 5*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to restarter at %s: %w", path, err)
+	}
+	return &Client{path: path, conn: c, r: bufio.NewReaderSize(c, 64<<10)}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Status asks for the instance's snapshot.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	r, err := c.roundTrip(ctx, OpStatus)
+	if err != nil {
+		return Status{}, err
+	}
+	if r.Status == nil {
+		return Status{}, fmt.Errorf("status: response without a status")
+	}
+	return *r.Status, nil
+}
+
+// Reload asks for a reload and waits for its outcome. A reload that ran and
+// failed is returned as an outcome with OK false, not as an error.
+func (c *Client) Reload(ctx context.Context) (ReloadOutcome, error) {
+	r, err := c.roundTrip(ctx, OpReload)
+	if err != nil {
+		return ReloadOutcome{}, err
+	}
+	if r.Reload == nil {
+		return ReloadOutcome{}, fmt.Errorf("reload: response without an outcome")
+	}
+	return *r.Reload, nil
+}
+
+// Stop asks the restarter to stop; it returns once the shutdown has begun.
+// WaitGone waits for it to finish.
+func (c *Client) Stop(ctx context.Context) error {
+	_, err := c.roundTrip(ctx, OpStop)
+	return err
+}
+
+// WaitGone waits until nothing answers on the socket any more (the
+// restarter closed it on exit) or ctx is done.
+func (c *Client) WaitGone(ctx context.Context) error {
+	// The server closes every connection when it shuts down: wait for EOF,
+	// then confirm no new server answers.
+	stop := context.AfterFunc(ctx, func() { c.conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	c.conn.SetReadDeadline(time.Time{})
+	for {
+		if _, err := c.r.ReadByte(); err != nil {
+			break
+		}
+	}
+	// EOF can also be the server's idle timeout: confirm nothing answers.
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("restarter at %s still running: %w", c.path, err)
+		}
+		nc, err := net.DialTimeout("unix", c.path, time.Second)
+		if err != nil {
+			return nil
+		}
+		nc.Close()
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Client) roundTrip(ctx context.Context, op string) (response, error) {
+	var r response
+	if err := ctx.Err(); err != nil {
+		return r, err
+	}
+	// The deadline comes only from ctx being done, so ctx.Err() is set by
+	// the time the read fails.
+	c.conn.SetDeadline(time.Time{})
+	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Now()) })
+	defer stop()
+	b, _ := json.Marshal(request{Op: op})
+	if _, err := c.conn.Write(append(b, '\n')); err != nil {
+		return r, c.ctxErr(ctx, op, err)
+	}
+	line, err := c.readLine()
+	if err != nil {
+		return r, c.ctxErr(ctx, op, err)
+	}
+	if err := json.Unmarshal(line, &r); err != nil {
+		return r, fmt.Errorf("%s: malformed response from %s: %w", op, c.path, err)
+	}
+	if !r.OK {
+		return r, &RemoteError{Op: op, Msg: r.Error}
+	}
+	return r, nil
+}
+
+func (c *Client) readLine() ([]byte, error) {
+	var buf []byte
+	for {
+		frag, err := c.r.ReadSlice('\n')
+		buf = append(buf, frag...)
+		if err == nil {
+			return buf, nil
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, err
+		}
+		if len(buf) > maxResponseSize {
+			return nil, fmt.Errorf("response longer than %d bytes", maxResponseSize)
+		}
+	}
+}
+
+func (c *Client) ctxErr(ctx context.Context, op string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("%s: %w", op, cerr)
+	}
+	return fmt.Errorf("%s via %s: %w", op, c.path, err)
+}
