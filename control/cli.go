@@ -190,3 +190,9 @@ func fmtTime(t time.Time) string {
 	}
 	return t.Local().Format("2006-01-02 15:04:05")
 }
+
+// IsCommand reports whether arg (the first command-line argument) names a
+// control command RunCLI handles: status, reload or stop.
+func IsCommand(arg string) bool {
+	return arg == OpStatus || arg == OpReload || arg == OpStop
+}

@@ -606,3 +606,39 @@ func TestNoFDLeak(t *testing.T) {
 		t.Fatalf("open fds: got %d, want %d", after, before+5)
 	}
 }
+
+func TestHandlerFuncsAndIsCommand(t *testing.T) {
+	s := startServer(t, t.TempDir(), "partial", HandlerFuncs{})
+	c, err := Dial(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var re *RemoteError
+	if _, err := c.Status(ctx(t)); !errors.As(err, &re) || !strings.Contains(re.Msg, "not supported") {
+		t.Fatalf("nil StatusFunc: got %v, want a RemoteError 'not supported'", err)
+	}
+	if err := c.Stop(ctx(t)); !errors.As(err, &re) {
+		t.Fatalf("nil StopFunc: got %v, want a RemoteError", err)
+	}
+	for arg, want := range map[string]bool{"status": true, "reload": true, "stop": true, "--status": false, "./status": false, "": false} {
+		if got := IsCommand(arg); got != want {
+			t.Errorf("IsCommand(%q): got %v, want %v", arg, got, want)
+		}
+	}
+}
+
+func TestHandlerPanicIsAnError(t *testing.T) {
+	s := startServer(t, t.TempDir(), "panicky", HandlerFuncs{
+		StatusFunc: func(context.Context) (Status, error) { panic("boom") },
+	})
+	c, err := Dial(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var re *RemoteError
+	if _, err := c.Status(ctx(t)); !errors.As(err, &re) || !strings.Contains(re.Msg, "internal error") {
+		t.Fatalf("panicking handler: got %v, want a RemoteError 'internal error'", err)
+	}
+}

@@ -113,3 +113,37 @@ func decodeRequest(line []byte) (request, error) {
 	}
 	return r, fmt.Errorf("unknown op %q (want status, reload or stop)", r.Op)
 }
+
+// HandlerFuncs adapts three functions to a Handler; a nil func answers with
+// an error saying the operation is not supported.
+type HandlerFuncs struct {
+	StatusFunc func(ctx context.Context) (Status, error)
+	ReloadFunc func(ctx context.Context) (ReloadOutcome, error)
+	StopFunc   func(ctx context.Context) error
+}
+
+var errUnsupported = fmt.Errorf("not supported by this restarter")
+
+// Status calls StatusFunc.
+func (f HandlerFuncs) Status(ctx context.Context) (Status, error) {
+	if f.StatusFunc == nil {
+		return Status{}, errUnsupported
+	}
+	return f.StatusFunc(ctx)
+}
+
+// Reload calls ReloadFunc.
+func (f HandlerFuncs) Reload(ctx context.Context) (ReloadOutcome, error) {
+	if f.ReloadFunc == nil {
+		return ReloadOutcome{}, errUnsupported
+	}
+	return f.ReloadFunc(ctx)
+}
+
+// Stop calls StopFunc.
+func (f HandlerFuncs) Stop(ctx context.Context) error {
+	if f.StopFunc == nil {
+		return errUnsupported
+	}
+	return f.StopFunc(ctx)
+}

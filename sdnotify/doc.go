@@ -17,7 +17,10 @@
 //	wd, _ := n.StartWatchdog(func() bool { return healthy })
 //	defer wd.Stop()
 //
-//	l, _ := sdnotify.Listen(filepath.Join(runDir, "gen-3.notify"), sdnotify.Descendant(pid), log)
+//	l, _ := sdnotify.ListenTree(filepath.Join(runDir, "base-0.3.notify"), log)
 //	defer l.Close()
+//	env = append(sdnotify.StripEnv(env), "NOTIFY_SOCKET="+l.Path())
+//	pid := start(env)
+//	l.SetRoot(pid)
 //	<-l.Ready()
 package sdnotify

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -28,7 +29,20 @@ type Listener struct {
 	ready  chan struct{}
 	done   chan struct{}
 	once   sync.Once
+
+	readyOnce sync.Once
+	judged    atomic.Int64 // datagrams fully handled; lets tests wait without sleeping
+
+	// Tree mode (ListenTree): the root pid is set after the generation
+	// started; READY=1 senders seen before that wait in pending.
+	tree    bool
+	mu      sync.Mutex
+	root    int
+	pending [][]int // ancestor chains, oldest first, at most maxPending
 }
+
+// maxPending bounds the READY=1 datagrams kept while the root is unknown.
+const maxPending = 16
 
 // Listen creates a unixgram socket at path (mode 0600 from before bind, with
 // SO_PASSCRED) and reads notifications from it until Close. The first READY=1
@@ -41,7 +55,24 @@ func Listen(path string, accept func(pid int) bool, log *zap.Logger) (*Listener,
 		log = zap.NewNop()
 	}
 	if accept == nil {
-		return nil, errors.New("sdnotify.Listen: accept func is nil")
+		return nil, errors.New("sdnotify.Listen: accept func is nil (use ListenTree to judge by process tree)")
+	}
+	return listen(path, accept, false, log)
+}
+
+// ListenTree is Listen for a generation that is not started yet: the socket
+// exists before the process (so its path can go into the environment), and
+// SetRoot names the generation's pid once it is known. A READY=1 counts when
+// the sender is the root or a descendant of it; the sender's ancestry is
+// read from /proc when the datagram arrives, so a READY=1 sent before
+// SetRoot is not lost.
+func ListenTree(path string, log *zap.Logger) (*Listener, error) {
+	return listen(path, nil, true, log)
+}
+
+func listen(path string, accept func(pid int) bool, tree bool, log *zap.Logger) (*Listener, error) {
+	if log == nil {
+		log = zap.NewNop()
 	}
 	if err := removeStaleSocket(path); err != nil {
 		return nil, err
@@ -50,10 +81,78 @@ func Listen(path string, accept func(pid int) bool, log *zap.Logger) (*Listener,
 	if err != nil {
 		return nil, err
 	}
-	l := &Listener{path: path, conn: conn, accept: accept, log: log,
+	l := &Listener{path: path, conn: conn, accept: accept, tree: tree, log: log,
 		ready: make(chan struct{}), done: make(chan struct{})}
 	go l.run()
 	return l, nil
+}
+
+// SetRoot sets the generation's pid for a Listener made by ListenTree. It
+// may be called once; READY=1 datagrams already received are judged now.
+func (l *Listener) SetRoot(pid int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.tree || l.root != 0 || pid <= 0 {
+		return
+	}
+	l.root = pid
+	for _, chain := range l.pending {
+		if contains(chain, pid) {
+			l.markReady(chain[0])
+			break
+		}
+	}
+	l.pending = nil
+}
+
+func (l *Listener) markReady(pid int) {
+	l.readyOnce.Do(func() {
+		l.log.Debug("notify socket: READY=1", zap.Int("sender_pid", pid))
+		close(l.ready)
+	})
+}
+
+// judge decides for a tree-mode Listener; it reports whether pid counts.
+// With the root unknown a READY=1 sender's ancestry is kept for SetRoot.
+func (l *Listener) judge(pid int, ready bool) bool {
+	chain := ancestors(pid)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.root == 0 {
+		if ready && len(l.pending) < maxPending {
+			l.pending = append(l.pending, chain)
+		}
+		return false
+	}
+	if !contains(chain, l.root) {
+		l.log.Warn("notify socket: ignoring datagram from a process outside the generation",
+			zap.Int("sender_pid", pid), zap.Int("generation_pid", l.root))
+		return false
+	}
+	return true
+}
+
+// ancestors is pid followed by its parent, grandparent, … up to pid 1.
+func ancestors(pid int) []int {
+	chain := []int{pid}
+	for i := 0; i < 4096 && pid > 1; i++ {
+		pp, err := parentPID(pid)
+		if err != nil {
+			break
+		}
+		chain = append(chain, pp)
+		pid = pp
+	}
+	return chain
+}
+
+func contains(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // Path is the socket's path, the NOTIFY_SOCKET value for the generation.
@@ -81,7 +180,6 @@ func (l *Listener) run() {
 	defer close(l.done)
 	buf := make([]byte, maxDatagram)
 	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*16))
-	readyDone := false
 	for {
 		n, oobn, flags, _, err := l.conn.ReadMsgUnix(buf, oob)
 		if err != nil {
@@ -100,17 +198,23 @@ func (l *Listener) run() {
 		}
 		if cerr != nil {
 			l.log.Warn("notify socket: ignoring datagram", zap.Error(cerr))
+			l.judged.Add(1)
 			continue
 		}
-		if !l.accept(pid) {
-			l.log.Warn("notify socket: ignoring datagram from a process outside the generation", zap.Int("sender_pid", pid))
-			continue
+		ready := hasReady(buf[:n])
+		var ok bool
+		if l.tree {
+			ok = l.judge(pid, ready)
+		} else {
+			ok = l.accept(pid)
+			if !ok {
+				l.log.Warn("notify socket: ignoring datagram from a process outside the generation", zap.Int("sender_pid", pid))
+			}
 		}
-		if !readyDone && hasReady(buf[:n]) {
-			readyDone = true
-			l.log.Debug("notify socket: READY=1", zap.Int("sender_pid", pid))
-			close(l.ready)
+		if ok && ready {
+			l.markReady(pid)
 		}
+		l.judged.Add(1)
 	}
 }
 

@@ -259,3 +259,79 @@ func FuzzSenderPID(f *testing.F) {
 		_, _, _ = senderPID(oob, flags) // must not panic; fds are not ours to close
 	})
 }
+
+// TestListenTree: the socket exists before the generation; a READY=1 that
+// arrives before SetRoot is judged when the root becomes known.
+func TestListenTree(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gen-3.notify")
+	l, err := ListenTree(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	// A sender that is not in the tree, then one that is, both before SetRoot.
+	if err := sender(t, path, "READY=1", false).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// The spawner waits for its child, so it is alive (and its ancestry
+	// readable) when the grandchild sends.
+	gen := sender(t, path, "READY=1", true)
+	defer gen.Wait()
+	waitFor(t, 20*time.Second, func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.pending) == 2
+	})
+	select {
+	case <-l.Ready():
+		t.Fatal("Ready before SetRoot")
+	default:
+	}
+	l.SetRoot(gen.Process.Pid)
+	select {
+	case <-l.Ready():
+	default:
+		t.Fatal("a READY=1 from the generation's tree, received before SetRoot, was not counted by SetRoot")
+	}
+}
+
+func TestListenTreeRefusesOutsider(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gen-4.notify")
+	l, err := ListenTree(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sleeper.Process.Kill(); sleeper.Wait() })
+	if err := sender(t, path, "READY=1", false).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.pending) == 1
+	})
+	l.SetRoot(sleeper.Process.Pid)
+	if err := sender(t, path, "READY=1", false).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// A third datagram from us (not in the sleeper's tree either) marks the
+	// point where the second one has certainly been judged.
+	c, err := net.Dial("unixgram", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("READY=1"))
+	c.Close()
+	waitFor(t, 20*time.Second, func() bool { return l.judged.Load() == 3 })
+	select {
+	case <-l.Ready():
+		t.Fatal("Ready from processes outside the generation's tree")
+	default:
+	}
+}
