@@ -1,0 +1,259 @@
+package uds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hotrestart/restarter/fdpass"
+	"github.com/hotrestart/restarter/uds/hotrestartpb"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+)
+
+// ErrNoParent is returned (wrapped) when the parent socket does not exist or
+// refuses datagrams after every retry.
+var ErrNoParent = errors.New("no hot-restart parent")
+
+// ErrNotRecognized is returned (wrapped) when the parent answered
+// didnt_recognize_your_last_message.
+var ErrNotRecognized = errors.New("parent did not recognize the request")
+
+// Child talks to the parent process of the previous epoch. Its methods may
+// be called from several goroutines; requests are serialized.
+type Child struct {
+	cfg        Config
+	ep         *endpoint
+	parentAddr *net.UnixAddr
+	parentName string
+	mu         sync.Mutex // serializes requests and guards ep
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// DialChild binds child_<epoch%3>; requests go to parent_<(epoch-1)%3>.
+// Epoch must be >= 1.
+func DialChild(cfg Config) (*Child, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Epoch < 1 {
+		return nil, fmt.Errorf("DialChild: epoch %d has no parent: the restart epoch must be 1 or more", cfg.Epoch)
+	}
+	parentName := SocketName(cfg.SocketPath, RoleParent, cfg.BaseID, cfg.Epoch-1)
+	parentAddr, err := sockAddr(parentName)
+	if err != nil {
+		return nil, err
+	}
+	name := SocketName(cfg.SocketPath, RoleChild, cfg.BaseID, cfg.Epoch)
+	ep, err := newEndpoint(cfg, name)
+	if err != nil {
+		return nil, err
+	}
+	ep.log = cfg.Logger.With(zap.String("socket", name))
+	return &Child{cfg: cfg, ep: ep, parentAddr: parentAddr, parentName: parentName}, nil
+}
+
+// Close closes the child socket (removing a filesystem socket). A request in
+// flight fails. Idempotent.
+func (c *Child) Close() error {
+	c.closeOnce.Do(func() { c.closeErr = c.ep.close() })
+	return c.closeErr
+}
+
+// ShutdownParentAdmin asks the parent to close its admin listener.
+func (c *Child) ShutdownParentAdmin(ctx context.Context) (ShutdownAdminReply, error) {
+	req := &pbRequest{Request: &pbRequest_ShutdownAdmin{ShutdownAdmin: &hotrestartpb.HotRestartMessage_Request_ShutdownAdmin{}}}
+	var out ShutdownAdminReply
+	err := c.roundTrip(ctx, req, func(r *pbReply, _ []int) (bool, error) {
+		sa, ok := r.Reply.(*pbReply_ShutdownAdmin)
+		if !ok {
+			return false, nil
+		}
+		out.OriginalStartTimeUnixSeconds = sa.ShutdownAdmin.GetOriginalStartTimeUnixSeconds()
+		out.EnableReusePortDefault = sa.ShutdownAdmin.GetEnableReusePortDefault()
+		return true, nil
+	})
+	return out, err
+}
+
+// PassListenSocket asks the parent for its listening socket for address (an
+// Envoy URL, see AddressURL) and worker index. It returns (nil, nil) when the
+// parent has none (fd -1). The returned file is close-on-exec and the
+// caller's.
+func (c *Child) PassListenSocket(ctx context.Context, address string, worker uint32) (*os.File, error) {
+	req := &pbRequest{Request: &pbRequest_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Request_PassListenSocket{
+		Address: address, WorkerIndex: worker,
+	}}}
+	var out *os.File
+	err := c.roundTrip(ctx, req, func(r *pbReply, fds []int) (bool, error) {
+		pl, ok := r.Reply.(*pbReply_PassListenSocket)
+		if !ok {
+			return false, nil
+		}
+		switch fd := pl.PassListenSocket.GetFd(); {
+		case fd == -1 && len(fds) == 0:
+			return true, nil
+		case fd == -1 || fd < 0:
+			return true, fmt.Errorf("pass_listen_socket reply for %s: fd %d with %d fds attached", address, fd, len(fds))
+		case len(fds) != 1:
+			return true, fmt.Errorf("pass_listen_socket reply for %s: fd %d but %d fds attached, want 1", address, fd, len(fds))
+		}
+		out = os.NewFile(uintptr(fds[0]), address)
+		return true, nil
+	})
+	return out, err
+}
+
+// Stats pulls the parent's stats: counter deltas since the last pull, and
+// gauges.
+func (c *Child) Stats(ctx context.Context) (Stats, error) {
+	req := &pbRequest{Request: &pbRequest_Stats{Stats: &hotrestartpb.HotRestartMessage_Request_Stats{}}}
+	var out Stats
+	err := c.roundTrip(ctx, req, func(r *pbReply, _ []int) (bool, error) {
+		st, ok := r.Reply.(*pbReply_Stats)
+		if !ok {
+			return false, nil
+		}
+		out = Stats{
+			MemoryAllocated: st.Stats.GetMemoryAllocated(),
+			NumConnections:  st.Stats.GetNumConnections(),
+			CounterDeltas:   st.Stats.GetCounterDeltas(),
+			Gauges:          st.Stats.GetGauges(),
+		}
+		return true, nil
+	})
+	return out, err
+}
+
+// DrainParentListeners tells the parent to drain its listeners. Like Envoy's
+// protocol, there is no reply.
+func (c *Child) DrainParentListeners(ctx context.Context) error {
+	req := &pbRequest{Request: &pbRequest_DrainListeners{DrainListeners: &hotrestartpb.HotRestartMessage_Request_DrainListeners{}}}
+	return c.roundTrip(ctx, req, nil)
+}
+
+// TerminateParent tells the parent to terminate. There is no reply.
+func (c *Child) TerminateParent(ctx context.Context) error {
+	req := &pbRequest{Request: &pbRequest_Terminate{Terminate: &hotrestartpb.HotRestartMessage_Request_Terminate{}}}
+	return c.roundTrip(ctx, req, nil)
+}
+
+// replyFunc inspects a decoded reply and the fds that came with it. It
+// returns false for a reply of another type (a stale answer to an earlier,
+// abandoned request), which is dropped. It owns fds only when it returns true
+// with a nil error; otherwise the caller closes them.
+type replyFunc func(r *pbReply, fds []int) (bool, error)
+
+// roundTrip sends req and, if onReply is not nil, waits for its reply, every
+// step bounded by ctx or, when ctx has no deadline, cfg.Timeout.
+func (c *Child) roundTrip(ctx context.Context, req *pbRequest, onReply replyFunc) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
+		defer cancel()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dl, _ := ctx.Deadline()
+	c.ep.setDeadline(dl)
+	// Cancellation before the deadline wakes any blocked read or write.
+	stop := context.AfterFunc(ctx, func() { c.ep.setDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	wire, err := appendMessage(c.ep.wbuf, &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Request_{Request: req}})
+	if err != nil {
+		return err
+	}
+	c.ep.wbuf = wire[:0]
+	tries := 0
+	retry := func(err error) bool {
+		if !noParent(err) {
+			return false
+		}
+		tries++
+		if tries >= c.cfg.ConnectRetries {
+			return false
+		}
+		c.ep.log.Info("parent socket not there yet, retrying", zap.String("parent", c.parentName), zap.Int("try", tries), zap.Error(err))
+		t := time.NewTimer(c.cfg.RetryDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if err := sendFrames(c.ep.conn, c.parentAddr, wire, -1, retry); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("request to %s: %w", c.parentName, ctx.Err())
+		}
+		if noParent(err) {
+			return fmt.Errorf("%w: %s after %d tries: %w", ErrNoParent, c.parentName, tries, err)
+		}
+		return err
+	}
+	if onReply == nil {
+		return nil
+	}
+	c.ep.dec.Reset()
+	for {
+		d, err := c.ep.readDatagram(1)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("waiting for %s: %w", c.parentName, ctx.Err())
+			}
+			return fmt.Errorf("waiting for %s: %w", c.parentName, err)
+		}
+		raw, complete, err := c.ep.dec.Feed(d.data)
+		if err != nil || !complete {
+			if len(d.fds) > 0 {
+				fdpass.CloseAll(d.fds)
+				c.ep.log.Warn("closed fds on a datagram that does not end a message", zap.Int("fds", len(d.fds)))
+			}
+			if err != nil {
+				c.ep.log.Warn("dropped a bad hot-restart frame", zap.Error(err))
+			}
+			continue
+		}
+		msg := &c.ep.msg
+		proto.Reset(msg)
+		if err := proto.Unmarshal(raw, msg); err != nil {
+			fdpass.CloseAll(d.fds)
+			c.ep.log.Warn("dropped an undecodable HotRestartMessage", zap.Error(err))
+			continue
+		}
+		if msg.GetDidntRecognizeYourLastMessage() {
+			fdpass.CloseAll(d.fds)
+			return fmt.Errorf("%s: %w", c.parentName, ErrNotRecognized)
+		}
+		reply := msg.GetReply()
+		if reply == nil {
+			fdpass.CloseAll(d.fds)
+			c.ep.log.Warn("dropped a message that is not a reply")
+			continue
+		}
+		if _, isPass := reply.Reply.(*pbReply_PassListenSocket); !isPass && len(d.fds) > 0 {
+			fdpass.CloseAll(d.fds)
+			d.fds = nil
+			c.ep.log.Warn("closed fds that came with a reply that carries none")
+		}
+		ok, err := onReply(reply, d.fds)
+		if !ok || err != nil {
+			fdpass.CloseAll(d.fds)
+		}
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		c.ep.log.Debug("dropped a reply of another type (stale)")
+	}
+}

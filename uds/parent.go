@@ -1,0 +1,266 @@
+package uds
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hotrestart/restarter/fdpass"
+	"github.com/hotrestart/restarter/uds/hotrestartpb"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+)
+
+type (
+	pbMsg     = hotrestartpb.HotRestartMessage
+	pbRequest = hotrestartpb.HotRestartMessage_Request
+	pbReply   = hotrestartpb.HotRestartMessage_Reply
+)
+
+// Stats is what travels in a stats reply.
+type Stats struct {
+	MemoryAllocated uint64
+	NumConnections  uint64
+	CounterDeltas   map[string]uint64
+	Gauges          map[string]uint64
+}
+
+// ShutdownAdminReply is the parent's answer to a shutdown-admin request.
+type ShutdownAdminReply struct {
+	OriginalStartTimeUnixSeconds uint64
+	EnableReusePortDefault       bool
+}
+
+// ParentHandler holds the callbacks a Parent runs for its child's requests,
+// one at a time on the Parent's goroutine. Nil callbacks: PassListenSocket
+// falls back to Listeners (if set), else the reply carries fd -1; the others
+// are no-ops or zero replies. The Parent does not close files returned by
+// PassListenSocket.
+type ParentHandler struct {
+	Listeners        *Listeners
+	PassListenSocket func(address string, worker uint32) (*os.File, bool)
+	ShutdownAdmin    func() ShutdownAdminReply
+	Stats            func() Stats
+	DrainListeners   func()
+	Terminate        func()
+}
+
+// Parent serves the hot-restart requests of the child of the next epoch.
+type Parent struct {
+	cfg       Config
+	h         ParentHandler
+	ep        *endpoint
+	childAddr *net.UnixAddr
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// ListenParent binds parent_<epoch%3> and serves the child of epoch+1 on a
+// goroutine of its own until Close.
+func ListenParent(cfg Config, h ParentHandler) (*Parent, error) {
+	cfg = cfg.withDefaults()
+	name := SocketName(cfg.SocketPath, RoleParent, cfg.BaseID, cfg.Epoch)
+	childAddr, err := sockAddr(SocketName(cfg.SocketPath, RoleChild, cfg.BaseID, cfg.Epoch+1))
+	if err != nil {
+		return nil, err
+	}
+	ep, err := newEndpoint(cfg, name)
+	if err != nil {
+		return nil, err
+	}
+	p := &Parent{cfg: cfg, h: h, ep: ep, childAddr: childAddr, done: make(chan struct{})}
+	p.ep.log = cfg.Logger.With(zap.String("socket", name))
+	go p.serve()
+	return p, nil
+}
+
+// Close stops serving, closes the socket (removing a filesystem socket) and
+// blocks until the Parent's goroutine is gone. Idempotent.
+func (p *Parent) Close() error {
+	p.closeOnce.Do(func() {
+		p.closeErr = p.ep.close()
+		<-p.done
+	})
+	return p.closeErr
+}
+
+func (p *Parent) serve() {
+	defer close(p.done)
+	for {
+		// One fd of room so that a stray fd is received and closed rather
+		// than truncating the control data.
+		d, err := p.ep.readDatagram(1)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			p.ep.log.Error("hot-restart socket failed; parent stops serving", zap.Error(err))
+			return
+		}
+		p.handleDatagram(d.data, d.fds)
+	}
+}
+
+// handleDatagram feeds one datagram to the decoder and answers a completed
+// request. It never panics on bad input and closes fds (requests carry none).
+func (p *Parent) handleDatagram(data []byte, fds []int) {
+	if len(fds) > 0 {
+		fdpass.CloseAll(fds)
+		p.ep.log.Warn("closed fds that came with a request (requests carry none)", zap.Int("fds", len(fds)))
+	}
+	raw, ok, err := p.ep.dec.Feed(data)
+	if err != nil {
+		p.ep.log.Warn("dropped a bad hot-restart frame", zap.Error(err))
+		return
+	}
+	if !ok {
+		return
+	}
+	reply, f := p.dispatch(raw)
+	if reply == nil {
+		return
+	}
+	if err := p.send(reply, f); err != nil {
+		p.ep.log.Warn("could not reply to the child", zap.Error(err))
+	}
+}
+
+// dispatch decodes one request and runs its callback. It returns the reply
+// (nil when the request has none) and the file whose fd travels with it.
+func (p *Parent) dispatch(raw []byte) (*pbMsg, *os.File) {
+	msg := &p.ep.msg
+	proto.Reset(msg)
+	if err := proto.Unmarshal(raw, msg); err != nil {
+		p.ep.log.Warn("dropped an undecodable HotRestartMessage", zap.Int("bytes", len(raw)), zap.Error(err))
+		return nil, nil
+	}
+	req := msg.GetRequest()
+	if req == nil {
+		p.ep.log.Warn("child sent something other than a request; answering didnt_recognize_your_last_message")
+		return notRecognized(), nil
+	}
+	switch r := req.Request.(type) {
+	case *pbRequest_PassListenSocket:
+		addr, worker := r.PassListenSocket.GetAddress(), r.PassListenSocket.GetWorkerIndex()
+		var f *os.File
+		var ok bool
+		switch {
+		case p.h.PassListenSocket != nil:
+			f, ok = p.h.PassListenSocket(addr, worker)
+		case p.h.Listeners != nil:
+			f, ok = p.h.Listeners.Lookup(addr, worker)
+		}
+		fd := int32(-1)
+		if ok && f != nil {
+			fd = int32(rawFD(f))
+		}
+		if fd < 0 {
+			f = nil
+		}
+		p.ep.log.Debug("pass_listen_socket", zap.String("address", addr), zap.Uint32("worker", worker), zap.Int32("fd", fd))
+		return &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Reply_{Reply: &pbReply{
+			Reply: &pbReply_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Reply_PassListenSocket{Fd: fd}},
+		}}}, f
+	case *pbRequest_ShutdownAdmin:
+		var sa ShutdownAdminReply
+		if p.h.ShutdownAdmin != nil {
+			sa = p.h.ShutdownAdmin()
+		}
+		return &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Reply_{Reply: &pbReply{
+			Reply: &pbReply_ShutdownAdmin{ShutdownAdmin: &hotrestartpb.HotRestartMessage_Reply_ShutdownAdmin{
+				OriginalStartTimeUnixSeconds: sa.OriginalStartTimeUnixSeconds,
+				EnableReusePortDefault:       sa.EnableReusePortDefault,
+			}},
+		}}}, nil
+	case *pbRequest_Stats:
+		var st Stats
+		if p.h.Stats != nil {
+			st = p.h.Stats()
+		}
+		return &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Reply_{Reply: &pbReply{
+			Reply: &pbReply_Stats{Stats: &hotrestartpb.HotRestartMessage_Reply_Stats{
+				MemoryAllocated: st.MemoryAllocated,
+				NumConnections:  st.NumConnections,
+				CounterDeltas:   st.CounterDeltas,
+				Gauges:          st.Gauges,
+			}},
+		}}}, nil
+	case *pbRequest_DrainListeners:
+		if p.h.DrainListeners != nil {
+			p.h.DrainListeners()
+		}
+		return nil, nil // Envoy does not answer drain
+	case *pbRequest_Terminate:
+		p.ep.log.Info("child asked us to terminate")
+		if p.h.Terminate != nil {
+			p.h.Terminate()
+		}
+		return nil, nil // Envoy does not answer terminate
+	default:
+		p.ep.log.Warn("child sent an unfamiliar request; answering didnt_recognize_your_last_message")
+		return notRecognized(), nil
+	}
+}
+
+type (
+	pbRequest_PassListenSocket = hotrestartpb.HotRestartMessage_Request_PassListenSocket_
+	pbRequest_ShutdownAdmin    = hotrestartpb.HotRestartMessage_Request_ShutdownAdmin_
+	pbRequest_Stats            = hotrestartpb.HotRestartMessage_Request_Stats_
+	pbRequest_DrainListeners   = hotrestartpb.HotRestartMessage_Request_DrainListeners_
+	pbRequest_Terminate        = hotrestartpb.HotRestartMessage_Request_Terminate_
+	pbReply_PassListenSocket   = hotrestartpb.HotRestartMessage_Reply_PassListenSocket_
+	pbReply_ShutdownAdmin      = hotrestartpb.HotRestartMessage_Reply_ShutdownAdmin_
+	pbReply_Stats              = hotrestartpb.HotRestartMessage_Reply_Stats_
+)
+
+func notRecognized() *pbMsg { return &pbMsg{DidntRecognizeYourLastMessage: true} }
+
+// send writes reply (with f's fd, if f is not nil) to the child socket,
+// bounded by cfg.Timeout.
+func (p *Parent) send(reply *pbMsg, f *os.File) error {
+	wire, err := appendMessage(p.ep.wbuf, reply)
+	if err != nil {
+		return err
+	}
+	if cap(wire) <= 1<<20 {
+		p.ep.wbuf = wire[:0]
+	}
+	p.ep.conn.SetWriteDeadline(time.Now().Add(p.cfg.Timeout))
+	if f == nil {
+		err = sendFrames(p.ep.conn, p.childAddr, wire, -1, nil)
+	} else {
+		// Control keeps f's fd valid while it travels, without os.File.Fd's
+		// switch to blocking mode.
+		rc, cerr := f.SyscallConn()
+		if cerr != nil {
+			return fmt.Errorf("reply: listen socket: %w", cerr)
+		}
+		if cerr := rc.Control(func(fd uintptr) {
+			err = sendFrames(p.ep.conn, p.childAddr, wire, int(fd), nil)
+		}); cerr != nil {
+			return fmt.Errorf("reply: listen socket: %w", cerr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("reply: %w", err)
+	}
+	return nil
+}
+
+// rawFD returns f's descriptor without os.File.Fd's side effect of putting it
+// in blocking mode; -1 if f is closed.
+func rawFD(f *os.File) int {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	if rc.Control(func(u uintptr) { fd = int(u) }) != nil {
+		return -1
+	}
+	return fd
+}

@@ -1,0 +1,136 @@
+package uds
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/hotrestart/restarter/fdpass"
+)
+
+// bind creates the datagram socket name (see sockAddr), applies the socket
+// mode to filesystem sockets and turns on SO_PASSCRED so that every datagram
+// carries its sender's credentials. It returns the file to remove on close
+// ("" for abstract names).
+func bind(name string, mode os.FileMode) (*net.UnixConn, string, error) {
+	addr, err := sockAddr(name)
+	if err != nil {
+		return nil, "", err
+	}
+	file := ""
+	if !isAbstract(name) {
+		file = name
+		// Like Envoy, replace a stale socket left by a dead process; refuse
+		// to remove anything that is not a socket.
+		if fi, err := os.Lstat(name); err == nil {
+			if fi.Mode()&os.ModeSocket == 0 {
+				return nil, "", fmt.Errorf("bind %s: exists and is not a socket: remove it or choose another --socket-path", name)
+			}
+			if err := os.Remove(name); err != nil {
+				return nil, "", fmt.Errorf("remove stale socket: %w", err)
+			}
+		}
+	}
+	conn, err := net.ListenUnixgram("unixgram", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, "", fmt.Errorf("bind %s: %w (another instance uses this --base-id or --socket-path: choose another)", name, err)
+		}
+		return nil, "", fmt.Errorf("bind %s: %w", name, err)
+	}
+	if file != "" {
+		if err := os.Chmod(file, mode.Perm()); err != nil {
+			conn.Close()
+			os.Remove(file)
+			return nil, "", fmt.Errorf("chmod socket %s to %#o: %w", file, mode.Perm(), err)
+		}
+	}
+	if err := fdpass.PassCred(conn); err != nil {
+		conn.Close()
+		if file != "" {
+			os.Remove(file)
+		}
+		return nil, "", err
+	}
+	return conn, file, nil
+}
+
+// sendFrames writes one framed message to addr in datagrams of at most
+// MaxDatagram bytes. fd >= 0 is attached to the message, which must then fit
+// one datagram. retry, if not nil, is consulted after each failed datagram.
+func sendFrames(conn *net.UnixConn, addr *net.UnixAddr, wire []byte, fd int, retry func(error) bool) error {
+	if fd >= 0 && len(wire) > MaxDatagram {
+		return fmt.Errorf("a message carrying an fd must fit one %d-byte datagram, this one is %d bytes", MaxDatagram, len(wire))
+	}
+	for off := 0; off < len(wire); {
+		end := min(off+MaxDatagram, len(wire))
+		var err error
+		if fd >= 0 {
+			err = fdpass.SendTo(conn, addr, wire[off:end], fd)
+		} else {
+			_, err = conn.WriteToUnix(wire[off:end], addr)
+		}
+		if err != nil {
+			if retry != nil && retry(err) {
+				continue
+			}
+			return fmt.Errorf("send to %s: %w", printable(addr.Name), err)
+		}
+		off = end
+	}
+	return nil
+}
+
+// printable shows an address without its NUL padding.
+func printable(name string) string {
+	for i := 1; i < len(name); i++ {
+		if name[i] == 0 {
+			return name[:i]
+		}
+	}
+	return name
+}
+
+// noParent reports whether err means nobody is bound to the address yet.
+func noParent(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
+}
+
+// datagram is one received datagram that passed the peer policy.
+type datagram struct {
+	data []byte
+	fds  []int
+}
+
+// readDatagram reads datagrams until one from an accepted peer arrives.
+// Refused or malformed datagrams are logged and dropped (their fds closed).
+// It returns an error only for a socket failure (closed, deadline).
+func (e *endpoint) readDatagram(maxFDs int) (datagram, error) {
+	for {
+		m, err := fdpass.RecvMsg(e.conn, e.rbuf, maxFDs)
+		if err != nil {
+			if errors.Is(err, fdpass.ErrTruncated) {
+				e.log.Warn("dropped a malformed hot-restart datagram", errField(err))
+				continue
+			}
+			return datagram{}, err
+		}
+		if m.Cred == nil {
+			fdpass.CloseAll(m.FDs)
+			e.log.Warn("dropped a datagram without sender credentials")
+			continue
+		}
+		if err := e.peer(*m.Cred); err != nil {
+			fdpass.CloseAll(m.FDs)
+			e.log.Warn("refused a hot-restart datagram", errField(err))
+			continue
+		}
+		return datagram{data: e.rbuf[:m.N], fds: m.FDs}, nil
+	}
+}
+
+// setDeadline applies t (zero: none) to both directions.
+func (e *endpoint) setDeadline(t time.Time) { e.conn.SetDeadline(t) }
