@@ -1,0 +1,45 @@
+// Command testproxy is an Envoy-shaped HTTP server built only on this
+// repository's hot-restart libraries (uds, fdpass, drain): the demo the README
+// runs and the workhorse of the end-to-end tests. It takes Envoy's hot-restart
+// flags and follows Envoy's hot-restart lifecycle.
+//
+// Flags (Envoy's): --restart-epoch, --base-id, --use-dynamic-base-id,
+// --base-id-path, --drain-time-s, --drain-strategy gradual|immediate,
+// --parent-shutdown-time-s, --socket-path (@envoy_domain_socket),
+// --socket-mode (600, octal), --concurrency, --mode validate,
+// --hot-restart-version, --skip-hot-restart-on-no-parent,
+// --skip-hot-restart-parent-stats, --admin-address-path.
+// Its own: --listen ADDR (repeatable; default 127.0.0.1:10000), --reuse-port
+// (one socket per worker), --admin-address (127.0.0.1:9901), --config FILE
+// ("body: TEXT" appended to / responses; "fail: true" makes validation and
+// start fail), --stats-flush-interval (5s), and for fault tests --fail-start
+// (exit 1 after taking the parent's sockets, before going live; env
+// TESTPROXY_FAIL_START=1) and --start-delay D (stay INITIALIZING; env
+// TESTPROXY_START_DELAY). Bad flags exit 2 naming the value.
+//
+// Listeners: "/" answers "epoch N pid P"; "/slow?ms=N" answers after N ms.
+// Both count in the counter http.requests. Admin: /ready (200 LIVE, else 503
+// and the state), /server_info (Envoy's JSON: state, command_line_options with
+// restart_epoch, base_id, drain_time, ...), /stats (name: value lines, or
+// ?format=json), /hot_restart_version, POST /quitquitquit.
+//
+// Lifecycle. Epoch 0 binds its listeners and admin, then serves its child
+// socket (uds.ListenParent). Epoch N > 0 dials its parent (uds.DialChild),
+// takes over admin (the parent closes its admin listener, and terminates its
+// own parent if one is left: at most three generations), asks for every
+// listen socket by address and worker (binding its own when the parent has
+// none), pulls stats, goes LIVE, tells the parent to drain, pulls stats at
+// every flush, and after --parent-shutdown-time-s pulls them a last time and
+// terminates the parent. A draining parent closes its copies of the listen
+// sockets (the child accepts on the same sockets, so nothing queued is lost),
+// asks HTTP/1 clients to close per the drain strategy, shuts its HTTP server
+// down at the end of the drain time, and exits 0 when terminated. SIGTERM and
+// SIGINT: graceful exit 0; SIGUSR1: logs "reopening logs".
+//
+// Two generations by hand:
+//
+//	testproxy --restart-epoch 0 --drain-time-s 2 --parent-shutdown-time-s 4 &
+//	curl localhost:10000/
+//	testproxy --restart-epoch 1 --drain-time-s 2 --parent-shutdown-time-s 4 &
+//	curl localhost:9901/server_info; curl localhost:9901/stats
+package main

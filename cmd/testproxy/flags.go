@@ -1,0 +1,228 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hotrestart/restarter/drain"
+	"github.com/spf13/pflag"
+)
+
+// hotRestartVersion is what --hot-restart-version and /hot_restart_version
+// print: the protocol version (Envoy's HOT_RESTART_VERSION) and ours.
+const hotRestartVersion = "11.testproxy"
+
+// maxBaseID is the largest base id: Envoy scales it by 10 and adds up to 9.
+const maxBaseID = (math.MaxUint32 - 9) / 10
+
+// Config is the parsed command line.
+type Config struct {
+	RestartEpoch              uint32
+	BaseID                    uint32
+	UseDynamicBaseID          bool
+	BaseIDPath                string
+	DrainTime                 time.Duration
+	DrainStrategy             drain.Strategy
+	ParentShutdownTime        time.Duration
+	SocketPath                string
+	SocketMode                os.FileMode
+	Concurrency               int
+	ReusePort                 bool
+	Listen                    []string
+	AdminAddress              string
+	AdminAddressPath          string
+	Mode                      string // "serve" or "validate"
+	HotRestartVersion         bool
+	ConfigFile                string
+	SkipHotRestartOnNoParent  bool
+	SkipHotRestartParentStats bool
+	StatsFlushInterval        time.Duration
+	FailStart                 bool
+	StartDelay                time.Duration
+	argv                      []string
+}
+
+// errHelp is returned for -h/--help: print usage, exit 0.
+var errHelp = pflag.ErrHelp
+
+func parseFlags(args []string, stderr io.Writer) (Config, error) {
+	c := Config{argv: append([]string(nil), args...)}
+	fs := pflag.NewFlagSet("testproxy", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.SortFlags = false
+	epoch := fs.Int64("restart-epoch", 0, "hot restart epoch of this process (Envoy --restart-epoch)")
+	baseID := fs.Int64("base-id", 0, fmt.Sprintf("base id separating instances on one host, 0..%d", maxBaseID))
+	fs.BoolVar(&c.UseDynamicBaseID, "use-dynamic-base-id", false, "pick a free base id (epoch 0 only)")
+	fs.StringVar(&c.BaseIDPath, "base-id-path", "", "write the base id in use to `FILE`")
+	drainS := fs.Int64("drain-time-s", 600, "seconds the old process drains after a hot restart")
+	strategy := fs.String("drain-strategy", "gradual", "gradual or immediate")
+	pstS := fs.Int64("parent-shutdown-time-s", 900, "seconds after which the new process terminates the old one")
+	fs.StringVar(&c.SocketPath, "socket-path", "@envoy_domain_socket", "hot restart socket path prefix (@ = abstract namespace)")
+	mode := fs.String("socket-mode", "600", "octal mode of filesystem hot restart sockets")
+	fs.IntVar(&c.Concurrency, "concurrency", 1, "number of workers")
+	fs.BoolVar(&c.ReusePort, "reuse-port", false, "one listen socket per worker (SO_REUSEPORT)")
+	fs.StringArrayVar(&c.Listen, "listen", []string{"127.0.0.1:10000"}, "HTTP listener `ADDR` (repeatable)")
+	fs.StringVar(&c.AdminAddress, "admin-address", "127.0.0.1:9901", "admin listener `ADDR`")
+	fs.StringVar(&c.AdminAddressPath, "admin-address-path", "", "write the bound admin address to `FILE`")
+	fs.StringVar(&c.Mode, "mode", "serve", "serve, or validate: check flags and --config and exit 0/1")
+	fs.BoolVar(&c.HotRestartVersion, "hot-restart-version", false, "print the hot restart version and exit")
+	fs.StringVarP(&c.ConfigFile, "config", "c", "", "config `FILE` (lines \"body: TEXT\", \"fail: true\")")
+	fs.BoolVar(&c.SkipHotRestartOnNoParent, "skip-hot-restart-on-no-parent", false, "at epoch > 0 with no parent, start as if epoch 0")
+	fs.BoolVar(&c.SkipHotRestartParentStats, "skip-hot-restart-parent-stats", false, "do not pull stats from the parent")
+	fs.DurationVar(&c.StatsFlushInterval, "stats-flush-interval", 5*time.Second, "how often stats are pulled from the parent")
+	fs.BoolVar(&c.FailStart, "fail-start", envBool("TESTPROXY_FAIL_START"), "fault test: exit 1 after taking the sockets, before going live (env TESTPROXY_FAIL_START=1)")
+	fs.DurationVar(&c.StartDelay, "start-delay", envDuration("TESTPROXY_START_DELAY"), "fault test: stay INITIALIZING this long before going live (env TESTPROXY_START_DELAY)")
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return c, errHelp
+		}
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q: testproxy takes flags only", fs.Arg(0))
+	}
+	if *epoch < 0 || *epoch > math.MaxUint32 {
+		return c, fmt.Errorf("--restart-epoch %d out of range: use 0..%d", *epoch, uint32(math.MaxUint32))
+	}
+	c.RestartEpoch = uint32(*epoch)
+	if *baseID < 0 || *baseID > maxBaseID {
+		return c, fmt.Errorf("--base-id %d out of range: use 0..%d", *baseID, maxBaseID)
+	}
+	c.BaseID = uint32(*baseID)
+	if c.UseDynamicBaseID && c.RestartEpoch != 0 {
+		return c, fmt.Errorf("--use-dynamic-base-id is only valid at --restart-epoch 0 (got %d): pass the id in use with --base-id", c.RestartEpoch)
+	}
+	if c.UseDynamicBaseID && fs.Changed("base-id") {
+		return c, errors.New("give --base-id or --use-dynamic-base-id, not both")
+	}
+	for _, d := range []struct {
+		name string
+		v    int64
+		dst  *time.Duration
+	}{{"drain-time-s", *drainS, &c.DrainTime}, {"parent-shutdown-time-s", *pstS, &c.ParentShutdownTime}} {
+		if d.v < 0 || d.v > math.MaxInt64/int64(time.Second) {
+			return c, fmt.Errorf("--%s %d out of range: use whole seconds >= 0", d.name, d.v)
+		}
+		*d.dst = time.Duration(d.v) * time.Second
+	}
+	s, err := drain.ParseStrategy(*strategy)
+	if err != nil {
+		return c, fmt.Errorf("--drain-strategy %q: use gradual or immediate", *strategy)
+	}
+	c.DrainStrategy = s
+	m, err := strconv.ParseUint(*mode, 8, 32)
+	if err != nil || m > 0o777 {
+		return c, fmt.Errorf("--socket-mode %q: use an octal mode such as 600", *mode)
+	}
+	c.SocketMode = os.FileMode(m)
+	if c.SocketPath == "" || c.SocketPath == "@" {
+		return c, fmt.Errorf("--socket-path %q: give a path or @name", c.SocketPath)
+	}
+	if c.Concurrency < 1 || c.Concurrency > 1024 {
+		return c, fmt.Errorf("--concurrency %d out of range: use 1..1024", c.Concurrency)
+	}
+	if len(c.Listen) == 0 {
+		return c, errors.New("--listen: give at least one address")
+	}
+	seen := map[string]bool{}
+	for _, a := range c.Listen {
+		if err := checkAddr(a); err != nil {
+			return c, fmt.Errorf("--listen %q: %w", a, err)
+		}
+		if seen[a] {
+			return c, fmt.Errorf("--listen %q given twice", a)
+		}
+		seen[a] = true
+	}
+	if err := checkAddr(c.AdminAddress); err != nil {
+		return c, fmt.Errorf("--admin-address %q: %w", c.AdminAddress, err)
+	}
+	switch c.Mode {
+	case "serve", "validate":
+	default:
+		return c, fmt.Errorf("--mode %q: use serve or validate", c.Mode)
+	}
+	if c.StatsFlushInterval <= 0 {
+		return c, fmt.Errorf("--stats-flush-interval %s: use a positive duration", c.StatsFlushInterval)
+	}
+	if c.StartDelay < 0 {
+		return c, fmt.Errorf("--start-delay %s: use a duration >= 0", c.StartDelay)
+	}
+	return c, nil
+}
+
+func checkAddr(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("want HOST:PORT: %w", err)
+	}
+	if net.ParseIP(host) == nil {
+		return errors.New("host must be an IP address, e.g. 127.0.0.1 or [::1]")
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q: use 0..65535", port)
+	}
+	return nil
+}
+
+func envBool(name string) bool {
+	v, _ := strconv.ParseBool(os.Getenv(name))
+	return v
+}
+
+func envDuration(name string) time.Duration {
+	d, _ := time.ParseDuration(strings.TrimSpace(os.Getenv(name)))
+	return d
+}
+
+// fileConfig is the optional --config file: "key: value" lines, # comments.
+type fileConfig struct {
+	Body string // appended to "/" responses
+	Fail bool   // validation fails: lets tests make a reload fail
+}
+
+func loadConfig(path string) (fileConfig, error) {
+	var fc fileConfig
+	if path == "" {
+		return fc, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fc, fmt.Errorf("config: %w", err)
+	}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			return fc, fmt.Errorf("config %s:%d: %q is not \"key: value\"", path, i+1, line)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch k {
+		case "body":
+			fc.Body = v
+		case "fail":
+			f, err := strconv.ParseBool(v)
+			if err != nil {
+				return fc, fmt.Errorf("config %s:%d: fail %q: use true or false", path, i+1, v)
+			}
+			fc.Fail = f
+		default:
+			return fc, fmt.Errorf("config %s:%d: unknown key %q: use body or fail", path, i+1, k)
+		}
+	}
+	if fc.Fail {
+		return fc, fmt.Errorf("config %s: fail: true", path)
+	}
+	return fc, nil
+}
