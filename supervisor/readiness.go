@@ -67,14 +67,26 @@ func poll(ctx context.Context, every time.Duration, try func() error) error {
 type HTTP struct {
 	URL      string
 	Interval time.Duration
-	Client   *http.Client // default: 2s timeout
+	Client   *http.Client // default: probeClient()
+}
+
+// probeClient is the default client of the HTTP probes: a short timeout and
+// a new connection for every probe. Keep-alive would be wrong here: during a
+// hot restart the admin (and often the probed) address passes from the old
+// generation to the new one, and a kept-alive connection stays with the old
+// process, so every probe would ask the old generation until it exits.
+func probeClient() *http.Client {
+	return &http.Client{
+		Timeout:   2 * time.Second,
+		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+	}
 }
 
 // Ready implements Readiness.
 func (h HTTP) Ready(ctx context.Context, p Probe) error {
 	c := h.Client
 	if c == nil {
-		c = &http.Client{Timeout: 2 * time.Second}
+		c = probeClient()
 	}
 	url := Expand([]string{h.URL}, Vars{Epoch: p.Epoch, BaseID: p.BaseID})[0]
 	return poll(ctx, h.Interval, func() error {
@@ -133,14 +145,14 @@ func (c Cmd) Ready(ctx context.Context, p Probe) error {
 type EnvoyAdmin struct {
 	Addr     string // host:port, or a full http:// URL base
 	Interval time.Duration
-	Client   *http.Client
+	Client   *http.Client // default: probeClient()
 }
 
 // Ready implements Readiness.
 func (e EnvoyAdmin) Ready(ctx context.Context, p Probe) error {
 	c := e.Client
 	if c == nil {
-		c = &http.Client{Timeout: 2 * time.Second}
+		c = probeClient()
 	}
 	base := e.Addr
 	if !strings.Contains(base, "://") {

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -83,3 +84,40 @@ func TestHTTPReadiness(t *testing.T) {
 		t.Fatalf("HTTP ready = %v after %d polls, want nil after 3", err, n.Load())
 	}
 }
+
+// TestEnvoyAdminReadinessUsesFreshConnections models a hot restart of the
+// admin address: the old generation keeps answering on connections it
+// already has, only new connections reach the new generation. A probe that
+// kept its connection alive would never see the new epoch.
+func TestEnvoyAdminReadinessUsesFreshConnections(t *testing.T) {
+	var handedOver atomic.Bool
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		epoch := r.Context().Value(connEpochKey{}).(int)
+		fmt.Fprintf(w, `{"state":"LIVE","command_line_options":{"restart_epoch":%d}}`, epoch)
+	}))
+	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		e := 1
+		if handedOver.Load() {
+			e = 2
+		}
+		return context.WithValue(ctx, connEpochKey{}, e)
+	}
+	srv.Start()
+	defer srv.Close()
+	probe := EnvoyAdmin{Addr: srv.Listener.Addr().String(), Interval: 20 * time.Millisecond}
+
+	// Warm the probe's connection while epoch 1 owns the address.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := probe.Ready(ctx, Probe{Epoch: 1}); err != nil {
+		t.Fatalf("epoch 1 not ready: %v", err)
+	}
+	handedOver.Store(true)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel2()
+	if err := probe.Ready(ctx2, Probe{Epoch: 2}); err != nil {
+		t.Fatalf("epoch 2 not seen after the handover (probe reused the old connection?): %v", err)
+	}
+}
+
+type connEpochKey struct{}
