@@ -12,7 +12,9 @@
 // Its own: --listen ADDR (repeatable; default 127.0.0.1:10000), --reuse-port
 // (one socket per worker), --admin-address (127.0.0.1:9901), --config FILE
 // ("body: TEXT" appended to / responses; "fail: true" makes validation and
-// start fail), --stats-flush-interval (5s), and for fault tests --fail-start
+// start fail), --stats-flush-interval (5s), --hot-restart-retry-delay (1s;
+// Envoy tries 10 times 1s apart to reach a parent socket), and for fault
+// tests --fail-start
 // (exit 1 after taking the parent's sockets, before going live; env
 // TESTPROXY_FAIL_START=1) and --start-delay D (stay INITIALIZING; env
 // TESTPROXY_START_DELAY). Bad flags exit 2 naming the value.

@@ -670,3 +670,22 @@ func TestDynamicBaseID(t *testing.T) {
 		t.Errorf("epoch 0 exit %d, want 0", code)
 	}
 }
+
+// TestNoParent: epoch 1 with no parent alive fails (exit 1) unless
+// --skip-hot-restart-on-no-parent, which starts it as if it were epoch 0.
+func TestNoParent(t *testing.T) {
+	in := newInstance(t)
+	fast := []string{"--hot-restart-retry-delay", "20ms"}
+	p := in.start(t, 1, fast...)
+	if code := p.waitExit(t, 20*time.Second); code != 1 {
+		t.Fatalf("epoch 1 without a parent: exit %d, want 1", code)
+	}
+	if !strings.Contains(p.log.String(), "no hot-restart parent") {
+		t.Errorf("epoch 1 without a parent did not say so in its log")
+	}
+	p = in.start(t, 1, append(fast, "--skip-hot-restart-on-no-parent")...)
+	p.waitLive(t, 1)
+	if code, body, err := get("http://" + in.listen() + "/"); err != nil || code != 200 || !strings.HasPrefix(body, "epoch 1 ") {
+		t.Fatalf("epoch 1 started as epoch 0: %d %q %v", code, body, err)
+	}
+}

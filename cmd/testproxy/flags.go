@@ -44,6 +44,7 @@ type Config struct {
 	SkipHotRestartOnNoParent  bool
 	SkipHotRestartParentStats bool
 	StatsFlushInterval        time.Duration
+	RetryDelay                time.Duration
 	FailStart                 bool
 	StartDelay                time.Duration
 	argv                      []string
@@ -77,6 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&c.SkipHotRestartOnNoParent, "skip-hot-restart-on-no-parent", false, "at epoch > 0 with no parent, start as if epoch 0")
 	fs.BoolVar(&c.SkipHotRestartParentStats, "skip-hot-restart-parent-stats", false, "do not pull stats from the parent")
 	fs.DurationVar(&c.StatsFlushInterval, "stats-flush-interval", 5*time.Second, "how often stats are pulled from the parent")
+	fs.DurationVar(&c.RetryDelay, "hot-restart-retry-delay", time.Second, "pause between the 10 tries to reach a parent socket that is not there (Envoy: 1s)")
 	fs.BoolVar(&c.FailStart, "fail-start", envBool("TESTPROXY_FAIL_START"), "fault test: exit 1 after taking the sockets, before going live (env TESTPROXY_FAIL_START=1)")
 	fs.DurationVar(&c.StartDelay, "start-delay", envDuration("TESTPROXY_START_DELAY"), "fault test: stay INITIALIZING this long before going live (env TESTPROXY_START_DELAY)")
 
@@ -152,6 +154,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	}
 	if c.StatsFlushInterval <= 0 {
 		return c, fmt.Errorf("--stats-flush-interval %s: use a positive duration", c.StatsFlushInterval)
+	}
+	if c.RetryDelay <= 0 {
+		return c, fmt.Errorf("--hot-restart-retry-delay %s: use a positive duration", c.RetryDelay)
 	}
 	if c.StartDelay < 0 {
 		return c, fmt.Errorf("--start-delay %s: use a duration >= 0", c.StartDelay)

@@ -107,6 +107,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"unknown flag", []string{"--frobnicate"}, "frobnicate"},
 		{"positional", []string{"extra"}, `"extra"`},
 		{"flush interval", []string{"--stats-flush-interval", "0s"}, "0s"},
+		{"retry delay", []string{"--hot-restart-retry-delay", "-1s"}, "-1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseFlags(tc.args, &bytes.Buffer{})

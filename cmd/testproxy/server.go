@@ -121,6 +121,7 @@ func (s *server) udsConfig() uds.Config {
 		Epoch:      s.cfg.RestartEpoch,
 		Logger:     s.log.Named("uds"),
 		Timeout:    startTimeout * time.Second,
+		RetryDelay: s.cfg.RetryDelay,
 	}
 }
 
