@@ -53,6 +53,7 @@ func DialChild(cfg Config) (*Child, error) {
 		return nil, err
 	}
 	ep.log = cfg.Logger.With(zap.String("socket", name))
+	ep.expectFrom = printable(parentAddr.Name)
 	return &Child{cfg: cfg, ep: ep, parentAddr: parentAddr, parentName: parentName}, nil
 }
 
@@ -160,11 +161,20 @@ func (c *Child) roundTrip(ctx context.Context, req *pbRequest, onReply replyFunc
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	c.drainStale()
 	dl, _ := ctx.Deadline()
 	c.ep.setDeadline(dl)
 	// Cancellation before the deadline wakes any blocked read or write.
-	stop := context.AfterFunc(ctx, func() { c.ep.setDeadline(time.Unix(1, 0)) })
-	defer stop()
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		c.ep.setDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	defer func() {
+		if !stop() {
+			<-fired // it must not move the deadline of the next request
+		}
+	}()
 
 	wire, err := appendMessage(c.ep.wbuf, &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Request_{Request: req}})
 	if err != nil {
@@ -194,6 +204,9 @@ func (c *Child) roundTrip(ctx context.Context, req *pbRequest, onReply replyFunc
 		if ctx.Err() != nil {
 			return fmt.Errorf("request to %s: %w", c.parentName, ctx.Err())
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("request to %s: %w", c.parentName, context.DeadlineExceeded)
+		}
 		if noParent(err) {
 			return fmt.Errorf("%w: %s after %d tries: %w", ErrNoParent, c.parentName, tries, err)
 		}
@@ -209,16 +222,20 @@ func (c *Child) roundTrip(ctx context.Context, req *pbRequest, onReply replyFunc
 			if ctx.Err() != nil {
 				return fmt.Errorf("waiting for %s: %w", c.parentName, ctx.Err())
 			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// The socket deadline is the context's; its timer may lag.
+				return fmt.Errorf("waiting for %s: %w", c.parentName, context.DeadlineExceeded)
+			}
 			return fmt.Errorf("waiting for %s: %w", c.parentName, err)
 		}
 		raw, complete, err := c.ep.dec.Feed(d.data)
-		if err != nil || !complete {
+		if err != nil {
+			c.ep.log.Warn("dropped a bad hot-restart frame", zap.Error(err))
+		}
+		if !complete {
 			if len(d.fds) > 0 {
 				fdpass.CloseAll(d.fds)
 				c.ep.log.Warn("closed fds on a datagram that does not end a message", zap.Int("fds", len(d.fds)))
-			}
-			if err != nil {
-				c.ep.log.Warn("dropped a bad hot-restart frame", zap.Error(err))
 			}
 			continue
 		}
@@ -256,4 +273,20 @@ func (c *Child) roundTrip(ctx context.Context, req *pbRequest, onReply replyFunc
 		}
 		c.ep.log.Debug("dropped a reply of another type (stale)")
 	}
+}
+
+// drainStale discards datagrams already queued before a request: late
+// replies to requests that timed out, which would otherwise be taken for
+// the answer to this one.
+func (c *Child) drainStale() {
+	c.ep.setDeadline(time.Unix(1, 0))
+	for {
+		m, err := fdpass.RecvMsg(c.ep.conn, c.ep.rbuf, 1)
+		if err != nil && !errors.Is(err, fdpass.ErrTruncated) {
+			break
+		}
+		fdpass.CloseAll(m.FDs)
+		c.ep.log.Debug("discarded a stale datagram")
+	}
+	c.ep.dec.Reset()
 }

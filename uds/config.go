@@ -71,7 +71,7 @@ func SameUIDOrRoot() PeerPolicy {
 		if c.UID == me || c.UID == 0 {
 			return nil
 		}
-		return fmt.Errorf("%w: pid %d runs as uid %d; only uid %d or root may use this socket", ErrPeerRefused, c.PID, c.UID, me)
+		return fmt.Errorf("%w: pid %d runs as uid %d; only uid %d (or root) may use this socket", ErrPeerRefused, c.PID, c.UID, me)
 	}
 }
 

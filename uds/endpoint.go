@@ -14,11 +14,14 @@ type endpoint struct {
 	conn *net.UnixConn
 	file string // filesystem socket to remove on close, "" if abstract
 	peer PeerPolicy
-	log  *zap.Logger
-	rbuf []byte // one datagram
-	wbuf []byte // reused wire buffer
-	dec  *Decoder
-	msg  hotrestartpb.HotRestartMessage
+	// expectFrom, if set, is the only sender address accepted: Envoy's
+	// parent and child always send from their bound sockets.
+	expectFrom string
+	log        *zap.Logger
+	rbuf       []byte // one datagram
+	wbuf       []byte // reused wire buffer
+	dec        *Decoder
+	msg        hotrestartpb.HotRestartMessage
 }
 
 func newEndpoint(cfg Config, name string) (*endpoint, error) {

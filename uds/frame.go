@@ -70,37 +70,57 @@ func (d *Decoder) Reset() {
 
 // Feed adds one datagram. When it completes a message, Feed returns its
 // protobuf bytes and true; the bytes are valid until the next call to Feed or
-// Reset and may alias dgram. On error the partial message is dropped and the
-// decoder is ready for a new one.
-func (d *Decoder) Feed(dgram []byte) ([]byte, bool, error) {
-	if d.want == 0 {
-		if len(dgram) < headerLen {
-			return nil, false, fmt.Errorf("%w: a %d-byte datagram cannot start a message (8-byte length prefix)", ErrFrame, len(dgram))
+// Reset and may alias dgram.
+//
+// A non-nil error reports input that was dropped. Envoy's senders (and ours)
+// cut a message into datagrams of exactly MaxDatagram bytes but the last, so
+// a datagram of any other size cannot continue the message in progress: the
+// partial message is dropped and the datagram is tried as the start of a new
+// one. Feed may therefore return a complete message (ok true) together with
+// the error about the partial message it replaced. This resynchronizes after
+// a truncated message instead of swallowing the next good request.
+func (d *Decoder) Feed(dgram []byte) (msg []byte, ok bool, err error) {
+	if d.want != 0 {
+		if exp := min(MaxDatagram, d.want-len(d.buf)); len(dgram) != exp {
+			have, want := len(d.buf), d.want
+			d.Reset()
+			err = fmt.Errorf("%w: dropped a partial message (%d of %d bytes): next datagram has %d bytes, not %d", ErrFrame, have, want, len(dgram), exp)
+			msg, ok, err2 := d.start(dgram)
+			if err2 != nil {
+				err = errors.Join(err, err2)
+			}
+			return msg, ok, err
 		}
-		n := binary.BigEndian.Uint64(dgram)
-		if n > uint64(d.Max) {
-			return nil, false, fmt.Errorf("%w: message claims %d bytes, more than the limit of %d (MaxMessageSize)", ErrFrame, n, d.Max)
+		d.buf = append(d.buf, dgram...)
+		if len(d.buf) < d.want {
+			return nil, false, nil
 		}
-		total := headerLen + int(n)
-		if len(dgram) > total {
-			return nil, false, fmt.Errorf("%w: %d-byte datagram is longer than the %d-byte message it starts", ErrFrame, len(dgram), total)
-		}
-		if len(dgram) == total {
-			return dgram[headerLen:], true, nil // the common case: no copy
-		}
-		d.Reset()
-		d.want = total
-	} else if len(d.buf)+len(dgram) > d.want {
-		want := d.want
-		have := len(d.buf)
-		d.Reset()
-		return nil, false, fmt.Errorf("%w: %d more bytes arrived for a message with %d of %d bytes: not aligned to a message start", ErrFrame, len(dgram), have, want)
+		msg = d.buf[headerLen:d.want]
+		d.want = 0
+		return msg, true, nil
 	}
+	return d.start(dgram)
+}
+
+// start handles the first datagram of a message.
+func (d *Decoder) start(dgram []byte) ([]byte, bool, error) {
+	if len(dgram) < headerLen {
+		return nil, false, fmt.Errorf("%w: a %d-byte datagram cannot start a message (8-byte length prefix)", ErrFrame, len(dgram))
+	}
+	n := binary.BigEndian.Uint64(dgram)
+	if n > uint64(d.Max) {
+		return nil, false, fmt.Errorf("%w: message claims %d bytes, more than the limit of %d (MaxMessageSize)", ErrFrame, n, d.Max)
+	}
+	total := headerLen + int(n)
+	if exp := min(MaxDatagram, total); len(dgram) != exp {
+		return nil, false, fmt.Errorf("%w: a %d-byte message must start with a %d-byte datagram, got %d bytes", ErrFrame, total, exp, len(dgram))
+	}
+	if total == len(dgram) {
+		return dgram[headerLen:], true, nil // the common case: no copy
+	}
+	d.Reset()
+	d.want = total
+	// Grow as bytes arrive, never to what the prefix merely claims.
 	d.buf = append(d.buf, dgram...)
-	if len(d.buf) < d.want {
-		return nil, false, nil
-	}
-	msg := d.buf[headerLen:d.want]
-	d.want = 0
-	return msg, true, nil
+	return nil, false, nil
 }

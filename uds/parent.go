@@ -74,6 +74,7 @@ func ListenParent(cfg Config, h ParentHandler) (*Parent, error) {
 	}
 	p := &Parent{cfg: cfg, h: h, ep: ep, childAddr: childAddr, done: make(chan struct{})}
 	p.ep.log = cfg.Logger.With(zap.String("socket", name))
+	p.ep.expectFrom = printable(childAddr.Name)
 	go p.serve()
 	return p, nil
 }
@@ -115,7 +116,6 @@ func (p *Parent) handleDatagram(data []byte, fds []int) {
 	raw, ok, err := p.ep.dec.Feed(data)
 	if err != nil {
 		p.ep.log.Warn("dropped a bad hot-restart frame", zap.Error(err))
-		return
 	}
 	if !ok {
 		return

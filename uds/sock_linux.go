@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hotrestart/restarter/fdpass"
+	"go.uber.org/zap"
 )
 
 // bind creates the datagram socket name (see sockAddr), applies the socket
@@ -103,6 +104,7 @@ func noParent(err error) bool {
 type datagram struct {
 	data []byte
 	fds  []int
+	from string // sender address, "" if unbound
 }
 
 // readDatagram reads datagrams until one from an accepted peer arrives.
@@ -128,7 +130,16 @@ func (e *endpoint) readDatagram(maxFDs int) (datagram, error) {
 			e.log.Warn("refused a hot-restart datagram", errField(err))
 			continue
 		}
-		return datagram{data: e.rbuf[:m.N], fds: m.FDs}, nil
+		from := ""
+		if m.From != nil {
+			from = m.From.Name
+		}
+		if e.expectFrom != "" && from != e.expectFrom {
+			fdpass.CloseAll(m.FDs)
+			e.log.Warn("dropped a datagram from an unexpected socket", zap.String("from", from), zap.String("want", e.expectFrom))
+			continue
+		}
+		return datagram{data: e.rbuf[:m.N], fds: m.FDs, from: from}, nil
 	}
 }
 

@@ -48,8 +48,8 @@ func (c *Counter) Value() uint64 { return c.v.Load() }
 type Gauge struct {
 	mode       atomic.Int32 // GaugeImport
 	fromImport bool         // created by Import, mode not chosen yet; under Store.mu
-	own    atomic.Int64
-	parent atomic.Uint64
+	own        atomic.Int64
+	parent     atomic.Uint64
 }
 
 // Set sets the gauge's own part to v.
