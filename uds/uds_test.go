@@ -94,9 +94,13 @@ func TestRoundTrip(t *testing.T) {
 	reg.Add(url, 0, f)
 	var drained, terminated atomic.Int32
 	_, c, _ := startPair(t, ParentHandler{
-		Listeners:      reg,
-		ShutdownAdmin:  func() ShutdownAdminReply { return ShutdownAdminReply{OriginalStartTimeUnixSeconds: 1234, EnableReusePortDefault: true} },
-		Stats:          func() Stats { return Stats{MemoryAllocated: 5, CounterDeltas: map[string]uint64{"c": 3}, Gauges: map[string]uint64{"g": 9}} },
+		Listeners: reg,
+		ShutdownAdmin: func() ShutdownAdminReply {
+			return ShutdownAdminReply{OriginalStartTimeUnixSeconds: 1234, EnableReusePortDefault: true}
+		},
+		Stats: func() Stats {
+			return Stats{MemoryAllocated: 5, CounterDeltas: map[string]uint64{"c": 3}, Gauges: map[string]uint64{"g": 9}}
+		},
 		DrainListeners: func() { drained.Add(1) },
 		Terminate:      func() { terminated.Add(1) },
 	})
