@@ -689,3 +689,34 @@ func TestNoParent(t *testing.T) {
 		t.Fatalf("epoch 1 started as epoch 0: %d %q %v", code, body, err)
 	}
 }
+
+// TestParentDies: a parent killed with SIGKILL after the handoff is noticed at
+// the next stats flushes; the child keeps serving and its counter keeps the
+// parent's requests.
+func TestParentDies(t *testing.T) {
+	in := newInstance(t)
+	common := []string{"--drain-time-s", "30", "--parent-shutdown-time-s", "60", "--stats-flush-interval", "100ms", "--hot-restart-retry-delay", "20ms"}
+	p0 := in.start(t, 0, common...)
+	p0.waitLive(t, 0)
+	for i := range 5 {
+		if code, _, err := get("http://" + in.listen() + "/"); err != nil || code != 200 {
+			t.Fatalf("request %d: %d %v", i, code, err)
+		}
+	}
+	p1 := in.start(t, 1, common...)
+	admin1 := p1.waitLive(t, 1)
+	p0.cmd.Process.Kill()
+	p0.waitExit(t, 10*time.Second)
+	waitFor(t, 20*time.Second, func() error {
+		if !strings.Contains(p1.log.String(), "treating it as gone") {
+			return errors.New("epoch 1 has not noticed that epoch 0 died")
+		}
+		return nil
+	})
+	if code, body, err := get("http://" + in.listen() + "/"); err != nil || code != 200 || !strings.HasPrefix(body, "epoch 1 ") {
+		t.Fatalf("request after the parent died: %d %q %v", code, body, err)
+	}
+	if n, err := stat(admin1, "http.requests"); err != nil || n != 6 {
+		t.Errorf("http.requests = %d (%v), want 6 (5 on the dead parent, 1 here)", n, err)
+	}
+}

@@ -55,19 +55,20 @@ type server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // Serve and drain goroutines
 
-	httpSrv  *http.Server
-	adminSrv *http.Server
-	errc     chan error   // a Serve goroutine failed
-	events   chan string  // from uds.Parent callbacks and /quitquitquit
-	parent   *uds.Parent  // serves our child (epoch+1); owned by run
-	child    *uds.Child   // talks to our parent (epoch-1); owned by run
-	childMu  sync.Mutex   // guards child against the ShutdownAdmin callback
-	lnMu     sync.Mutex   // guards listeners
-	listens  []listener   // our listen sockets
-	mu       sync.Mutex   // guards the fields below
-	state    string       //
-	origTime time.Time    // original start time of the first epoch
-	adminLn  net.Listener //
+	httpSrv       *http.Server
+	adminSrv      *http.Server
+	errc          chan error   // a Serve goroutine failed
+	events        chan string  // from uds.Parent callbacks and /quitquitquit
+	parent        *uds.Parent  // serves our child (epoch+1); owned by run
+	child         *uds.Child   // talks to our parent (epoch-1); owned by run
+	statsFailures int          // consecutive failed stats pulls; owned by run
+	childMu       sync.Mutex   // guards child against the ShutdownAdmin callback
+	lnMu          sync.Mutex   // guards listeners
+	listens       []listener   // our listen sockets
+	mu            sync.Mutex   // guards the fields below
+	state         string       //
+	origTime      time.Time    // original start time of the first epoch
+	adminLn       net.Listener //
 }
 
 func newServer(cfg Config, fc fileConfig, log *zap.Logger) *server {
@@ -467,13 +468,22 @@ func (s *server) pullStats() {
 	if s.child == nil || s.cfg.SkipHotRestartParentStats {
 		return
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
 	defer cancel()
 	st, err := s.child.Stats(ctx)
 	if err != nil {
-		s.log.Warn("stats from parent", zap.Error(err))
+		s.statsFailures++
+		s.log.Warn("stats from parent", zap.Int("failures", s.statsFailures), zap.Error(err))
+		if s.statsFailures >= 2 {
+			// A parent that died on its own: keep its counters, drop its
+			// gauges, stop asking.
+			s.log.Warn("parent unreachable: treating it as gone")
+			s.store.ParentTerminated()
+			s.closeChild()
+		}
 		return
 	}
+	s.statsFailures = 0
 	s.store.Import(st)
 }
 
