@@ -13,11 +13,11 @@
 // (one socket per worker), --admin-address (127.0.0.1:9901), --config FILE
 // ("body: TEXT" appended to / responses; "fail: true" makes validation and
 // start fail), --stats-flush-interval (5s), --hot-restart-retry-delay (1s;
-// Envoy tries 10 times 1s apart to reach a parent socket), and for fault
-// tests --fail-start
-// (exit 1 after taking the parent's sockets, before going live; env
-// TESTPROXY_FAIL_START=1) and --start-delay D (stay INITIALIZING; env
-// TESTPROXY_START_DELAY). Bad flags exit 2 naming the value.
+// a child tries 10 times that far apart to reach a parent socket), and for
+// fault tests --fail-start (exit 1 after taking the parent's sockets, before
+// going live; env TESTPROXY_FAIL_START=1) and --start-delay D (stay
+// INITIALIZING that long; env TESTPROXY_START_DELAY). Bad flags exit 2 with
+// a message naming the value.
 //
 // Listeners: "/" answers "epoch N pid P"; "/slow?ms=N" answers after N ms.
 // Both count in the counter http.requests. Admin: /ready (200 LIVE, else 503
