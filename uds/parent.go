@@ -79,6 +79,21 @@ func ListenParent(cfg Config, h ParentHandler) (*Parent, error) {
 	return p, nil
 }
 
+// newIdleParent is ListenParent without the serving goroutine, for tests
+// that drive handleDatagram themselves. Close it with ep.close.
+func newIdleParent(cfg Config, h ParentHandler) (*Parent, error) {
+	cfg = cfg.withDefaults()
+	childAddr, err := sockAddr(SocketName(cfg.SocketPath, RoleChild, cfg.BaseID, cfg.Epoch+1))
+	if err != nil {
+		return nil, err
+	}
+	ep, err := newEndpoint(cfg, SocketName(cfg.SocketPath, RoleParent, cfg.BaseID, cfg.Epoch))
+	if err != nil {
+		return nil, err
+	}
+	return &Parent{cfg: cfg, h: h, ep: ep, childAddr: childAddr, done: make(chan struct{})}, nil
+}
+
 // Close stops serving, closes the socket (removing a filesystem socket) and
 // blocks until the Parent's goroutine is gone. Idempotent.
 func (p *Parent) Close() error {

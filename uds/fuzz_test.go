@@ -1,0 +1,77 @@
+package uds
+
+import (
+	"os"
+	"testing"
+
+	"github.com/hotrestart/restarter/uds/hotrestartpb"
+	"google.golang.org/protobuf/proto"
+)
+
+func seedRequests() []*pbMsg {
+	req := func(r *pbRequest) *pbMsg {
+		return &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Request_{Request: r}}
+	}
+	return []*pbMsg{
+		req(&pbRequest{Request: &pbRequest_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Request_PassListenSocket{Address: "tcp://127.0.0.1:80", WorkerIndex: 1}}}),
+		req(&pbRequest{Request: &pbRequest_ShutdownAdmin{ShutdownAdmin: &hotrestartpb.HotRestartMessage_Request_ShutdownAdmin{}}}),
+		req(&pbRequest{Request: &pbRequest_Stats{Stats: &hotrestartpb.HotRestartMessage_Request_Stats{}}}),
+		req(&pbRequest{Request: &pbRequest_DrainListeners{DrainListeners: &hotrestartpb.HotRestartMessage_Request_DrainListeners{}}}),
+		req(&pbRequest{Request: &pbRequest_Terminate{Terminate: &hotrestartpb.HotRestartMessage_Request_Terminate{}}}),
+		req(&pbRequest{Request: &hotrestartpb.HotRestartMessage_Request_TestConnection_{TestConnection: &hotrestartpb.HotRestartMessage_Request_TestConnection{}}}),
+		notRecognized(),
+	}
+}
+
+// FuzzDispatch feeds arbitrary datagrams (2-byte length, bytes) to a Parent's
+// decoder and dispatcher. Nothing may panic, every reply must marshal, and
+// only a pass_listen_socket reply may name an fd.
+func FuzzDispatch(f *testing.F) {
+	for _, m := range seedRequests() {
+		b, _ := proto.Marshal(m)
+		w := frame(b)
+		f.Add(append([]byte{byte(len(w) >> 8), byte(len(w))}, w...))
+	}
+	for _, tc := range frameCases {
+		if len(tc.dgrams) == 1 && len(tc.dgrams[0]) < 300 {
+			w := tc.dgrams[0]
+			f.Add(append([]byte{byte(len(w) >> 8), byte(len(w))}, w...))
+		}
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	reg := NewListeners()
+	reg.Add("tcp://127.0.0.1:80", 1, w)
+	p, err := newIdleParent(Config{SocketPath: testPath()}, ParentHandler{Listeners: reg})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer p.ep.close()
+	f.Fuzz(func(t *testing.T, in []byte) {
+		p.ep.dec.Reset()
+		for len(in) >= 2 {
+			n := min(int(in[0])<<8|int(in[1]), len(in)-2)
+			dg := in[2 : 2+n]
+			in = in[2+n:]
+			raw, ok, _ := p.ep.dec.Feed(dg)
+			if !ok {
+				continue
+			}
+			reply, file := p.dispatch(raw)
+			if reply == nil {
+				continue
+			}
+			if _, err := appendMessage(nil, reply); err != nil {
+				t.Fatalf("reply does not marshal: %v", err)
+			}
+			_, isPass := reply.GetReply().GetReply().(*pbReply_PassListenSocket)
+			if file != nil && !isPass {
+				t.Fatalf("an fd would travel with %v", reply)
+			}
+		}
+	})
+}
