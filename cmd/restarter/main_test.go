@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,22 +29,13 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuf is a bytes.Buffer safe for the writer goroutine and the test.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+// outFile is a file the restarter writes its stdout or stderr to. A file,
+// not a pipe, so Wait never waits for a proxy that still holds the pipe.
+type outFile struct{ path string }
 
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+func (o *outFile) String() string {
+	b, _ := os.ReadFile(o.path)
+	return string(b)
 }
 
 type restarterProc struct {
@@ -53,8 +43,8 @@ type restarterProc struct {
 	cmd    *exec.Cmd
 	pid    int
 	dir    string // FP_DIR
-	stdout *syncBuf
-	stderr *syncBuf
+	stdout *outFile
+	stderr *outFile
 	done   chan struct{}
 	code   int
 }
@@ -69,7 +59,7 @@ func proxyArgs(extra ...string) []string {
 func startRestarter(t testing.TB, env []string, args ...string) *restarterProc {
 	t.Helper()
 	dir := t.TempDir()
-	r := &restarterProc{t: t, dir: dir, stdout: &syncBuf{}, stderr: &syncBuf{}, done: make(chan struct{})}
+	r := &restarterProc{t: t, dir: dir, stdout: &outFile{filepath.Join(dir, "stdout")}, stderr: &outFile{filepath.Join(dir, "stderr")}, done: make(chan struct{})}
 	hasRuntime := false
 	for _, a := range args {
 		if strings.HasPrefix(a, "--runtime-dir") {
@@ -79,10 +69,24 @@ func startRestarter(t testing.TB, env []string, args ...string) *restarterProc {
 	if !hasRuntime {
 		args = append([]string{"--runtime-dir", filepath.Join(dir, "run")}, args...)
 	}
+	var stdoutF, stderrF *os.File
 	r.cmd = exec.Command(os.Args[0], args...)
 	r.cmd.Env = append(os.Environ(), append([]string{"RESTARTER_TEST_ROLE=restarter", "FP_DIR=" + dir, "GORACE=atexit_sleep_ms=0"}, env...)...)
-	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
-	if err := r.cmd.Start(); err != nil {
+	for _, o := range []struct {
+		f    **os.File
+		path string
+	}{{&stdoutF, r.stdout.path}, {&stderrF, r.stderr.path}} {
+		f, err := os.Create(o.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*o.f = f
+	}
+	r.cmd.Stdout, r.cmd.Stderr = stdoutF, stderrF
+	err := r.cmd.Start()
+	stdoutF.Close()
+	stderrF.Close()
+	if err != nil {
 		t.Fatalf("start restarter: %v", err)
 	}
 	r.pid = r.cmd.Process.Pid
@@ -97,6 +101,11 @@ func startRestarter(t testing.TB, env []string, args ...string) *restarterProc {
 		default:
 			r.cmd.Process.Kill()
 			<-r.done
+		}
+		for _, g := range r.starts() { // no proxy outlives its test
+			if alive(g.pid) {
+				syscall.Kill(g.pid, syscall.SIGKILL)
+			}
 		}
 		if t.Failed() {
 			t.Logf("restarter stderr:\n%s", r.stderr.String())
