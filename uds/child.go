@@ -30,7 +30,8 @@ type Child struct {
 	ep         *endpoint
 	parentAddr *net.UnixAddr
 	parentName string
-	mu         sync.Mutex // serializes requests and guards ep
+	mu         sync.Mutex // serializes requests and guards ep and dirty
+	dirty      bool       // the last request was abandoned: late replies may be queued
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -150,7 +151,7 @@ type replyFunc func(r *pbReply, fds []int) (bool, error)
 
 // roundTrip sends req and, if onReply is not nil, waits for its reply, every
 // step bounded by ctx or, when ctx has no deadline, cfg.Timeout.
-func (c *Child) roundTrip(ctx context.Context, req *pbRequest, onReply replyFunc) error {
+func (c *Child) roundTrip(ctx context.Context, req *pbRequest, onReply replyFunc) (err error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
@@ -161,7 +162,10 @@ func (c *Child) roundTrip(ctx context.Context, req *pbRequest, onReply replyFunc
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c.drainStale()
+	defer func() { c.dirty = err != nil }()
+	if c.dirty {
+		c.drainStale()
+	}
 	dl, _ := ctx.Deadline()
 	c.ep.setDeadline(dl)
 	// Cancellation before the deadline wakes any blocked read or write.
@@ -275,9 +279,10 @@ func (c *Child) roundTrip(ctx context.Context, req *pbRequest, onReply replyFunc
 	}
 }
 
-// drainStale discards datagrams already queued before a request: late
-// replies to requests that timed out, which would otherwise be taken for
-// the answer to this one.
+// drainStale discards datagrams already queued before a request after an
+// abandoned one: late replies (didnt_recognize_your_last_message above all)
+// that would otherwise be taken for the answer to this one. Late replies of
+// another type are skipped by type anyway.
 func (c *Child) drainStale() {
 	c.ep.setDeadline(time.Unix(1, 0))
 	for {

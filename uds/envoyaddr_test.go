@@ -1,6 +1,7 @@
 package uds
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -101,9 +102,9 @@ print("got", d.hex(), flush=True)
 		t.Fatal(err)
 	}
 	defer cmd.Wait()
-	buf := make([]byte, 6)
-	if _, err := stdout.Read(buf); err != nil || string(buf) != "ready\n" {
-		t.Fatalf("python parent not ready: %q %v", buf, err)
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("python parent not ready: %q %v", line, err)
 	}
 	c, err := DialChild(testConfig(t, path, 1))
 	if err != nil {

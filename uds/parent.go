@@ -15,9 +15,10 @@ import (
 )
 
 type (
-	pbMsg     = hotrestartpb.HotRestartMessage
-	pbRequest = hotrestartpb.HotRestartMessage_Request
-	pbReply   = hotrestartpb.HotRestartMessage_Reply
+	pbMsg       = hotrestartpb.HotRestartMessage
+	pbRequest   = hotrestartpb.HotRestartMessage_Request
+	pbReply     = hotrestartpb.HotRestartMessage_Reply
+	pbMsg_Reply = hotrestartpb.HotRestartMessage_Reply_
 )
 
 // Stats is what travels in a stats reply.
@@ -197,12 +198,7 @@ func (p *Parent) dispatch(raw []byte) (*pbMsg, *os.File) {
 			st = p.h.Stats()
 		}
 		return &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Reply_{Reply: &pbReply{
-			Reply: &pbReply_Stats{Stats: &hotrestartpb.HotRestartMessage_Reply_Stats{
-				MemoryAllocated: st.MemoryAllocated,
-				NumConnections:  st.NumConnections,
-				CounterDeltas:   st.CounterDeltas,
-				Gauges:          st.Gauges,
-			}},
+			Reply: &pbReply_Stats{Stats: statsPB(st)},
 		}}}, nil
 	case *pbRequest_DrainListeners:
 		if p.h.DrainListeners != nil {
@@ -278,4 +274,13 @@ func rawFD(f *os.File) int {
 		return -1
 	}
 	return fd
+}
+
+func statsPB(st Stats) *hotrestartpb.HotRestartMessage_Reply_Stats {
+	return &hotrestartpb.HotRestartMessage_Reply_Stats{
+		MemoryAllocated: st.MemoryAllocated,
+		NumConnections:  st.NumConnections,
+		CounterDeltas:   st.CounterDeltas,
+		Gauges:          st.Gauges,
+	}
 }
