@@ -1,0 +1,560 @@
+package integration
+
+// Shared harness for the end-to-end tests of this package (loadtest_*_test.go,
+// supervisors_*_test.go). Everything here runs real processes on loopback.
+//
+//   - skipUnlessLinux(t): skip with a clear message off Linux.
+//   - buildBinaries(t) Binaries: `go build -o dir/ ./cmd/restarter ./cmd/testproxy`
+//     from the module root, once per package run (sync.Once), into a temp dir
+//     removed by TestMain. Binaries.Dir, .Restarter, .Testproxy are paths.
+//   - freeAddr(t) "127.0.0.1:port": a loopback port free at the time of the call.
+//   - uniqueSocketPath(t) "@itest_<pid>_<n>": an abstract hot-restart --socket-path
+//     nobody else uses; uniqueBaseID(t): a --base-id no other test uses.
+//   - newProxyEnv(t) *ProxyEnv: the above bundled for one test proxy instance
+//     (Listen, Admin, SocketPath, BaseID, RuntimeDir), with ProxyArgs() giving the
+//     testproxy flags and RestarterArgs(extra...) the restarter flags in front of
+//     "-- testproxy ...".
+//   - startRestarter(t, args...) *Proc: starts bin/restarter with args (the caller
+//     passes everything, "--" and the command included). Its stderr (the log)
+//     goes to a file; on test failure the log is printed. t.Cleanup SIGTERMs it
+//     and SIGKILLs after 15s. startProc(t, path, args...) does the same for any binary.
+//   - (*Proc).Signal, .Wait(d), .Log(), .Events() (the JSON log lines, when the
+//     restarter runs with --log-format json), .Children() (direct child pids).
+//   - waitFor(t, d, func() error): poll every 10ms until nil, or fail with the
+//     last error after d.
+//   - getServerInfo(addr) (state, epoch, err): the proxy's admin /server_info.
+//   - getBody(url): one GET on a fresh connection.
+//   - procsWithArg(binary, arg) []int: live processes of that executable whose
+//     command line contains arg (e.g. the test's socket path): the orphan scan.
+//   - boundSockets(prefix) []string: abstract/filesystem Unix sockets in
+//     /proc/net/unix whose name starts with prefix (stale socket scan).
+//   - lockHeld(path) bool: whether some process holds an flock on path.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Binaries are the freshly built commands under test.
+type Binaries struct {
+	Dir       string
+	Restarter string
+	Testproxy string
+}
+
+var (
+	buildOnce sync.Once
+	buildBins Binaries
+	buildErr  error
+	buildDir  string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+func skipUnlessLinux(t testing.TB) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skipf("end-to-end tests need Linux (abstract sockets, /proc, PDEATHSIG); GOOS=%s", runtime.GOOS)
+	}
+}
+
+// moduleRoot finds the directory holding go.mod above the package dir.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the test directory")
+		}
+		dir = parent
+	}
+}
+
+// buildBinaries builds cmd/restarter and cmd/testproxy once per package run.
+func buildBinaries(t testing.TB) Binaries {
+	t.Helper()
+	skipUnlessLinux(t)
+	buildOnce.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildDir, err = os.MkdirTemp("", "integration-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(gobin); err != nil {
+			gobin = "go"
+		}
+		cmd := exec.Command(gobin, "build", "-o", buildDir+"/", "./cmd/restarter", "./cmd/testproxy")
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+			return
+		}
+		buildBins = Binaries{Dir: buildDir, Restarter: filepath.Join(buildDir, "restarter"), Testproxy: filepath.Join(buildDir, "testproxy")}
+	})
+	if buildErr != nil {
+		t.Fatalf("building the binaries: %v", buildErr)
+	}
+	return buildBins
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+var uniqueSeq atomic.Int64
+
+// uniqueSocketPath is an abstract --socket-path private to this test.
+func uniqueSocketPath(t testing.TB) string {
+	return fmt.Sprintf("@itest_%d_%d", os.Getpid(), uniqueSeq.Add(1))
+}
+
+// uniqueBaseID is a base id unlikely to be used by any other test process:
+// random in a high range, distinct within this process.
+func uniqueBaseID(t testing.TB) uint32 {
+	return uint32(1_000_000 + rand.IntN(400_000_000) + int(uniqueSeq.Add(1)))
+}
+
+// ProxyEnv is one proxy instance's addresses and identity.
+type ProxyEnv struct {
+	Bin        Binaries
+	Listen     string // data listener 127.0.0.1:port
+	Admin      string // admin listener 127.0.0.1:port
+	SocketPath string
+	BaseID     uint32
+	RuntimeDir string // restarter --runtime-dir (locks, pid file)
+}
+
+func newProxyEnv(t testing.TB) *ProxyEnv {
+	t.Helper()
+	b := buildBinaries(t)
+	return &ProxyEnv{
+		Bin:        b,
+		Listen:     freeAddr(t),
+		Admin:      freeAddr(t),
+		SocketPath: uniqueSocketPath(t),
+		BaseID:     uniqueBaseID(t),
+		RuntimeDir: t.TempDir(),
+	}
+}
+
+// URL is the data listener's URL for path.
+func (e *ProxyEnv) URL(path string) string { return "http://" + e.Listen + path }
+
+// ProxyArgs are the testproxy flags of this instance (no hot-restart flags:
+// the restarter appends those with --envoy).
+func (e *ProxyEnv) ProxyArgs(extra ...string) []string {
+	return append([]string{e.Bin.Testproxy, "--listen", e.Listen, "--admin-address", e.Admin,
+		"--socket-path", e.SocketPath, "--stats-flush-interval", "1s", "--hot-restart-retry-delay", "100ms"}, extra...)
+}
+
+// RestarterArgs: restarter flags for this instance, then restarterFlags,
+// then "--" and the testproxy command with proxyExtra.
+func (e *ProxyEnv) RestarterArgs(restarterFlags []string, proxyExtra ...string) []string {
+	args := []string{"--envoy", "--runtime-dir", e.RuntimeDir, "--pid-file", filepath.Join(e.RuntimeDir, "restarter.pid"),
+		"--base-id", strconv.FormatUint(uint64(e.BaseID), 10), "--log-format", "json",
+		"--ready-envoy-admin", e.Admin, "--ready-interval", "5ms", "--ready-timeout", "20s"}
+	args = append(args, restarterFlags...)
+	args = append(args, "--")
+	return append(args, e.ProxyArgs(proxyExtra...)...)
+}
+
+// Proc is a started process whose stderr (and stdout) go to a log file.
+type Proc struct {
+	t       testing.TB
+	Cmd     *exec.Cmd
+	Pid     int
+	LogPath string
+	done    chan struct{}
+	state   *os.ProcessState
+}
+
+// startProc starts path with args; t.Cleanup stops it (SIGTERM, then SIGKILL
+// after 15s) and prints its log if the test failed.
+func startProc(t testing.TB, path string, args ...string) *Proc {
+	t.Helper()
+	logf, err := os.CreateTemp(t.TempDir(), filepath.Base(path)+"-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("start %s: %v", path, err)
+	}
+	logf.Close()
+	p := &Proc{t: t, Cmd: cmd, Pid: cmd.Process.Pid, LogPath: logf.Name(), done: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		p.state = cmd.ProcessState
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.Stop(15 * time.Second)
+		if t.Failed() {
+			t.Logf("log of %s (pid %d):\n%s", filepath.Base(path), p.Pid, tail(p.Log(), 200))
+		}
+	})
+	return p
+}
+
+// startRestarter starts the restarter with args (see ProxyEnv.RestarterArgs).
+func startRestarter(t testing.TB, args ...string) *Proc {
+	t.Helper()
+	return startProc(t, buildBinaries(t).Restarter, args...)
+}
+
+// Signal sends sig to the process.
+func (p *Proc) Signal(sig syscall.Signal) error { return syscall.Kill(p.Pid, sig) }
+
+// Exited reports whether the process has been reaped.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait waits up to d for the process to exit and returns its exit code
+// (-1 with an error on timeout; 128+signal when signalled).
+func (p *Proc) Wait(d time.Duration) (int, error) {
+	select {
+	case <-p.done:
+	case <-time.After(d):
+		return -1, fmt.Errorf("pid %d still running after %v", p.Pid, d)
+	}
+	ws := p.state.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return ws.ExitStatus(), nil
+}
+
+// Stop sends SIGTERM, waits up to d, then SIGKILLs. It is idempotent.
+func (p *Proc) Stop(d time.Duration) {
+	if p.Exited() {
+		return
+	}
+	_ = p.Signal(syscall.SIGTERM)
+	if _, err := p.Wait(d); err != nil {
+		_ = p.Signal(syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// Log is the process's output so far.
+func (p *Proc) Log() string {
+	b, _ := os.ReadFile(p.LogPath)
+	return string(b)
+}
+
+// Event is one line of the restarter's JSON log.
+type Event struct {
+	Time  time.Time
+	Msg   string
+	Epoch int // -1 when absent
+	Pid   int // the generation's pid, 0 when absent
+	State string
+	Raw   map[string]any
+}
+
+// Events parses the JSON lines of the log (lines that are not JSON, such as
+// the proxies' own output, are skipped).
+func (p *Proc) Events() []Event {
+	return parseEvents(p.Log())
+}
+
+func parseEvents(log string) []Event {
+	var evs []Event
+	sc := bufio.NewScanner(strings.NewReader(log))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 || line[0] != '{' {
+			continue
+		}
+		var m map[string]any
+		if json.Unmarshal(line, &m) != nil {
+			continue
+		}
+		if _, ok := m["restarter_pid"]; !ok {
+			continue
+		}
+		ev := Event{Epoch: -1, Raw: m}
+		ev.Msg, _ = m["msg"].(string)
+		ev.State, _ = m["state"].(string)
+		if s, ok := m["time"].(string); ok {
+			ev.Time, _ = time.Parse("2006-01-02T15:04:05.000Z0700", s)
+		}
+		if e, ok := m["epoch"].(float64); ok {
+			ev.Epoch = int(e)
+		}
+		if pid, ok := m["pid"].(float64); ok {
+			ev.Pid = int(pid)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+// countEvents counts events with message msg.
+func countEvents(evs []Event, msg string) int {
+	n := 0
+	for _, e := range evs {
+		if e.Msg == msg {
+			n++
+		}
+	}
+	return n
+}
+
+// Children are the pids whose parent is p (from /proc/<pid>/task/*/children).
+func (p *Proc) Children() []int { return childrenOf(p.Pid) }
+
+func childrenOf(pid int) []int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var out []int
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, s := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(s); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// waitFor polls f every 10ms until it returns nil; after d it fails the
+// test with f's last error.
+func waitFor(t testing.TB, d time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", d, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+var probeClient = &http.Client{
+	Timeout:   2 * time.Second,
+	Transport: &http.Transport{DisableKeepAlives: true},
+}
+
+// getServerInfo reads state and restart_epoch from the admin /server_info.
+func getServerInfo(admin string) (state string, epoch int, err error) {
+	resp, err := probeClient.Get("http://" + admin + "/server_info")
+	if err != nil {
+		return "", -1, err
+	}
+	defer resp.Body.Close()
+	var si struct {
+		State string `json:"state"`
+		Opts  struct {
+			Epoch int `json:"restart_epoch"`
+		} `json:"command_line_options"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&si); err != nil {
+		return "", -1, fmt.Errorf("server_info: %w", err)
+	}
+	return si.State, si.Opts.Epoch, nil
+}
+
+// waitLive waits until the admin reports LIVE at epoch.
+func waitLive(t testing.TB, admin string, epoch int, d time.Duration) {
+	t.Helper()
+	waitFor(t, d, func() error {
+		st, ep, err := getServerInfo(admin)
+		if err != nil {
+			return err
+		}
+		if st != "LIVE" || ep != epoch {
+			return fmt.Errorf("server_info: state %s epoch %d, want LIVE at epoch %d", st, ep, epoch)
+		}
+		return nil
+	})
+}
+
+// getBody does one GET on a fresh connection and returns the 2xx body.
+func getBody(url string) (string, error) {
+	resp, err := probeClient.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode/100 != 2 {
+		return string(b), fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	return string(b), nil
+}
+
+// procsWithArg lists live processes running binary whose command line
+// contains arg ("" matches any).
+func procsWithArg(binary, arg string) []int {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var out []int
+	for _, d := range dirs {
+		exe, err := os.Readlink(d + "/exe")
+		if err != nil || strings.TrimSuffix(exe, " (deleted)") != binary {
+			continue
+		}
+		if arg != "" {
+			cl, err := os.ReadFile(d + "/cmdline")
+			if err != nil || !bytes.Contains(cl, []byte(arg)) {
+				continue
+			}
+		}
+		// A zombie still has an exe link only briefly; skip it anyway.
+		if st, err := os.ReadFile(d + "/stat"); err == nil {
+			if i := bytes.LastIndexByte(st, ')'); i > 0 && i+2 < len(st) && st[i+2] == 'Z' {
+				continue
+			}
+		}
+		pid, _ := strconv.Atoi(filepath.Base(d))
+		out = append(out, pid)
+	}
+	return out
+}
+
+// boundSockets lists Unix socket names in /proc/net/unix that start with
+// prefix (abstract names are shown with a leading '@').
+func boundSockets(prefix string) []string {
+	f, err := os.Open("/proc/net/unix")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 8 {
+			continue
+		}
+		name := strings.TrimRight(fields[7], "@") // Envoy-style NUL padding shows as '@'
+		if strings.HasPrefix(name, prefix) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// lockHeld reports whether some open file description holds an flock on path.
+func lockHeld(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return true
+	}
+	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return false
+}
+
+// assertNothingLeft fails unless no testproxy of env is alive, no hot-restart
+// socket of env is bound, and no base id lock in env's runtime dir is held.
+// It waits up to d for stragglers to go.
+func assertNothingLeft(t testing.TB, env *ProxyEnv, d time.Duration) {
+	t.Helper()
+	waitFor(t, d, func() error {
+		if p := procsWithArg(env.Bin.Testproxy, env.SocketPath); len(p) > 0 {
+			return fmt.Errorf("orphan testproxy processes: %v", p)
+		}
+		if s := boundSockets(env.SocketPath); len(s) > 0 {
+			return fmt.Errorf("hot-restart sockets still bound: %v", s)
+		}
+		locks, _ := filepath.Glob(filepath.Join(env.RuntimeDir, "*.lock"))
+		for _, l := range locks {
+			if lockHeld(l) {
+				return fmt.Errorf("lock %s still held", l)
+			}
+		}
+		return nil
+	})
+}
+
+func tail(s string, lines int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > lines {
+		l = append([]string{fmt.Sprintf("... (%d lines before)", len(l)-lines)}, l[len(l)-lines:]...)
+	}
+	return strings.Join(l, "\n")
+}
+
+// deadlineCtx is a context ending a little before the test's own deadline.
+func deadlineCtx(t testing.TB) context.Context {
+	ctx := context.Background()
+	if tt, ok := t.(*testing.T); ok {
+		if dl, ok := tt.Deadline(); ok {
+			c, cancel := context.WithDeadline(ctx, dl.Add(-5*time.Second))
+			t.Cleanup(cancel)
+			return c
+		}
+	}
+	return ctx
+}
