@@ -657,10 +657,6 @@ func (s *Supervisor) finishReload(op *reloadOp, ok bool, reason string) {
 		epoch = op.g.epoch
 	}
 	res := ReloadResult{Epoch: epoch, OK: ok, Reason: reason, At: time.Now()}
-	for _, w := range op.waiters {
-		w <- res
-	}
-	op.waiters = nil
 	if s.inflight == op {
 		s.inflight = nil
 	}
@@ -673,6 +669,11 @@ func (s *Supervisor) finishReload(op *reloadOp, ok bool, reason string) {
 		}
 		s.emit(Event{Kind: EventReloaded, Reload: &res})
 	}
+	// Answer after the snapshot is updated, so a caller's Status() agrees.
+	for _, w := range op.waiters {
+		w <- res
+	}
+	op.waiters = nil
 	if s.pending != nil && s.inflight == nil && !s.stopping {
 		p := s.pending
 		s.pending = nil
