@@ -192,12 +192,15 @@ func TestRule6Rollback(t *testing.T) {
 // second starts at most 2 generations.
 func TestRule7SIGHUPStorm(t *testing.T) {
 	t.Parallel()
-	r := startRestarter(t, nil, args(fast, []string{"--ready-after", "1500ms"}, proxyArgs())...)
+	r := startRestarter(t, nil, args(fast, []string{"--ready-after", "3s"}, proxyArgs())...)
 	r.waitStart(0, 1)
 	r.waitReady(0)
 	for i := 0; i < 100; i++ {
 		r.signal(syscall.SIGHUP)
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if r.countLog(`"msg":"ready"`, `"epoch":1,`) != 0 {
+		t.Skip("machine too loaded: the storm outlasted --ready-after 3s, so it was not one storm during one start")
 	}
 	r.waitReady(2) // the held reload ran after epoch 1 was ready
 	// Nothing else is pending: epoch 3 never starts.
