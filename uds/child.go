@@ -114,7 +114,15 @@ func (c *Child) PassListenSocket(ctx context.Context, address string, worker uin
 func (c *Child) Stats(ctx context.Context) (Stats, error) {
 	req := &pbRequest{Request: &pbRequest_Stats{Stats: &hotrestartpb.HotRestartMessage_Request_Stats{}}}
 	var out Stats
-	err := c.roundTrip(ctx, req, func(r *pbReply, _ []int) (bool, error) {
+	fast := func(raw []byte) (bool, error) {
+		st, err := decodeStatsMessage(raw)
+		if errors.Is(err, errNotStats) {
+			return false, nil
+		}
+		out = st
+		return true, err
+	}
+	err := c.roundTripFast(ctx, req, fast, func(r *pbReply, _ []int) (bool, error) {
 		st, ok := r.Reply.(*pbReply_Stats)
 		if !ok {
 			return false, nil
@@ -151,7 +159,13 @@ type replyFunc func(r *pbReply, fds []int) (bool, error)
 
 // roundTrip sends req and, if onReply is not nil, waits for its reply, every
 // step bounded by ctx or, when ctx has no deadline, cfg.Timeout.
-func (c *Child) roundTrip(ctx context.Context, req *pbRequest, onReply replyFunc) (err error) {
+func (c *Child) roundTrip(ctx context.Context, req *pbRequest, onReply replyFunc) error {
+	return c.roundTripFast(ctx, req, nil, onReply)
+}
+
+// roundTripFast is roundTrip with a decoder tried before the generic one:
+// fast reports whether it recognized (and consumed) the message.
+func (c *Child) roundTripFast(ctx context.Context, req *pbRequest, fast func([]byte) (bool, error), onReply replyFunc) (err error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
@@ -242,6 +256,16 @@ func (c *Child) roundTrip(ctx context.Context, req *pbRequest, onReply replyFunc
 				c.ep.log.Warn("closed fds on a datagram that does not end a message", zap.Int("fds", len(d.fds)))
 			}
 			continue
+		}
+		if fast != nil && len(d.fds) == 0 {
+			handled, err := fast(raw)
+			if handled {
+				if err != nil {
+					c.ep.log.Warn("dropped an undecodable stats reply", zap.Error(err))
+					continue
+				}
+				return nil
+			}
 		}
 		msg := &c.ep.msg
 		proto.Reset(msg)

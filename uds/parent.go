@@ -233,8 +233,16 @@ func notRecognized() *pbMsg { return &pbMsg{DidntRecognizeYourLastMessage: true}
 // send writes reply (with f's fd, if f is not nil) to the child socket,
 // bounded by cfg.Timeout.
 func (p *Parent) send(reply *pbMsg, f *os.File) error {
-	wire, err := appendMessage(p.ep.wbuf, reply)
-	if err != nil {
+	var wire []byte
+	var err error
+	if sr, ok := reply.GetReply().GetReply().(*pbReply_Stats); ok {
+		wire = appendStatsMessage(p.ep.wbuf, Stats{
+			MemoryAllocated: sr.Stats.MemoryAllocated,
+			NumConnections:  sr.Stats.NumConnections,
+			CounterDeltas:   sr.Stats.CounterDeltas,
+			Gauges:          sr.Stats.Gauges,
+		})
+	} else if wire, err = appendMessage(p.ep.wbuf, reply); err != nil {
 		return err
 	}
 	if cap(wire) <= 1<<20 {

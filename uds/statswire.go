@@ -1,0 +1,215 @@
+package uds
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// The stats reply is the one message that gets big (one map entry per stat,
+// a million of them on a large server). Generic protobuf code spends most of
+// its time on reflection over the two maps, so this file encodes and decodes
+// exactly that message with protowire. The bytes are the same protobuf
+// (TestStatsWireMatchesProto checks both directions against proto.Marshal
+// and proto.Unmarshal): HotRestartMessage{reply(2): Reply{stats(3): Stats{
+// memory_allocated(1), num_connections(2), counter_deltas(3), gauges(4)}}}.
+
+func mapEntrySize(k string, v uint64) int {
+	return 1 + protowire.SizeBytes(len(k)) + 1 + protowire.SizeVarint(v)
+}
+
+func statsMapSize(m map[string]uint64) int {
+	n := 0
+	for k, v := range m {
+		e := mapEntrySize(k, v)
+		n += 1 + protowire.SizeBytes(e)
+	}
+	return n
+}
+
+func appendStatsMap(b []byte, field protowire.Number, m map[string]uint64) []byte {
+	for k, v := range m {
+		b = protowire.AppendTag(b, field, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(mapEntrySize(k, v)))
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendString(b, k)
+		b = protowire.AppendTag(b, 2, protowire.VarintType)
+		b = protowire.AppendVarint(b, v)
+	}
+	return b
+}
+
+// appendStatsMessage appends the framed wire form of a stats reply to buf[:0].
+func appendStatsMessage(buf []byte, st Stats) []byte {
+	stats := statsMapSize(st.CounterDeltas) + statsMapSize(st.Gauges)
+	if st.MemoryAllocated != 0 {
+		stats += 1 + protowire.SizeVarint(st.MemoryAllocated)
+	}
+	if st.NumConnections != 0 {
+		stats += 1 + protowire.SizeVarint(st.NumConnections)
+	}
+	reply := 1 + protowire.SizeBytes(stats)
+	top := 1 + protowire.SizeBytes(reply)
+	if cap(buf) < headerLen+top {
+		buf = make([]byte, 0, headerLen+top)
+	}
+	b := binary.BigEndian.AppendUint64(buf[:0], uint64(top))
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(reply))
+	b = protowire.AppendTag(b, 3, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(stats))
+	if st.MemoryAllocated != 0 {
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, st.MemoryAllocated)
+	}
+	if st.NumConnections != 0 {
+		b = protowire.AppendTag(b, 2, protowire.VarintType)
+		b = protowire.AppendVarint(b, st.NumConnections)
+	}
+	b = appendStatsMap(b, 3, st.CounterDeltas)
+	b = appendStatsMap(b, 4, st.Gauges)
+	return b
+}
+
+var errNotStats = errors.New("not a plain stats reply")
+
+// only returns the single field number of b's top level, with its bytes, or
+// errNotStats when b holds anything else (then the generic decoder decides).
+func only(b []byte, want protowire.Number) ([]byte, error) {
+	var out []byte
+	found := false
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		b = b[n:]
+		if num != want || typ != protowire.BytesType {
+			return nil, errNotStats
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		if found {
+			return nil, errNotStats // repeated oneof: leave merging to proto
+		}
+		out, found = v, true
+		b = b[n:]
+	}
+	if !found {
+		return nil, errNotStats
+	}
+	return out, nil
+}
+
+// decodeStatsMessage decodes a HotRestartMessage that is exactly a stats
+// reply. errNotStats means it is something else; other errors mean bad bytes.
+func decodeStatsMessage(raw []byte) (Stats, error) {
+	reply, err := only(raw, 2)
+	if err != nil {
+		return Stats{}, err
+	}
+	b, err := only(reply, 3)
+	if err != nil {
+		return Stats{}, err
+	}
+	// About 45 bytes per entry for typical names: size the maps once.
+	guess := len(b) / 45 / 2
+	st := Stats{CounterDeltas: make(map[string]uint64, guess), Gauges: make(map[string]uint64, guess)}
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return Stats{}, protowire.ParseError(n)
+		}
+		b = b[n:]
+		switch {
+		case (num == 1 || num == 2) && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return Stats{}, protowire.ParseError(n)
+			}
+			b = b[n:]
+			if num == 1 {
+				st.MemoryAllocated = v
+			} else {
+				st.NumConnections = v
+			}
+		case (num == 3 || num == 4) && typ == protowire.BytesType:
+			e, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return Stats{}, protowire.ParseError(n)
+			}
+			b = b[n:]
+			k, v, err := decodeMapEntry(e)
+			if err != nil {
+				return Stats{}, err
+			}
+			if num == 3 {
+				st.CounterDeltas[k] = v
+			} else {
+				st.Gauges[k] = v
+			}
+		case num == 5:
+			// dynamics (Envoy's dynamic stat-name spans): rare, nested;
+			// leave it to the generic decoder.
+			return Stats{}, errNotStats
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return Stats{}, protowire.ParseError(n)
+			}
+			b = b[n:]
+		}
+	}
+	return st, nil
+}
+
+func decodeMapEntry(e []byte) (string, uint64, error) {
+	var key []byte
+	var val uint64
+	for len(e) > 0 {
+		num, typ, n := consumeTag(e)
+		if n < 0 {
+			return "", 0, protowire.ParseError(n)
+		}
+		e = e[n:]
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			k, n := protowire.ConsumeBytes(e)
+			if n < 0 {
+				return "", 0, protowire.ParseError(n)
+			}
+			key, e = k, e[n:]
+		case num == 2 && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(e)
+			if n < 0 {
+				return "", 0, protowire.ParseError(n)
+			}
+			val, e = v, e[n:]
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, e)
+			if n < 0 {
+				return "", 0, protowire.ParseError(n)
+			}
+			e = e[n:]
+		}
+	}
+	if !utf8.Valid(key) {
+		return "", 0, fmt.Errorf("stat name is not valid UTF-8: %q", key)
+	}
+	return string(key), val, nil
+}
+
+// consumeTag is protowire.ConsumeTag that also rejects field numbers beyond
+// the valid range, as proto.Unmarshal does.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n >= 0 && !num.IsValid() {
+		return 0, 0, -1
+	}
+	return num, typ, n
+}
