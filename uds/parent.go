@@ -39,7 +39,8 @@ type ShutdownAdminReply struct {
 // one at a time on the Parent's goroutine. Nil callbacks: PassListenSocket
 // falls back to Listeners (if set), else the reply carries fd -1; the others
 // are no-ops or zero replies. The Parent does not close files returned by
-// PassListenSocket.
+// PassListenSocket. A callback must not call Parent.Close (Close waits for
+// the goroutine running the callback); start a goroutine for that.
 type ParentHandler struct {
 	Listeners        *Listeners
 	PassListenSocket func(address string, worker uint32) (*os.File, bool)
