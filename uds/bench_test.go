@@ -183,3 +183,27 @@ func BenchmarkStatsHandoff(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStatsCodec separates the CPU cost of building and reading the
+// stats maps from the transfer: encode and decode of N stats in memory.
+func BenchmarkStatsCodec(b *testing.B) {
+	for _, n := range []int{10_000, 100_000, 1_000_000} {
+		st := manyStats(n)
+		wire := appendStatsMessage(nil, st)
+		b.Run(fmt.Sprintf("encode/stats=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(wire)))
+			buf := make([]byte, 0, len(wire))
+			for i := 0; i < b.N; i++ {
+				buf = appendStatsMessage(buf, st)
+			}
+		})
+		b.Run(fmt.Sprintf("decode/stats=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(wire)))
+			for i := 0; i < b.N; i++ {
+				if _, err := decodeStatsMessage(wire[headerLen:]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

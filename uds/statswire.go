@@ -21,14 +21,10 @@ func mapEntrySize(k string, v uint64) int {
 	return 1 + protowire.SizeBytes(len(k)) + 1 + protowire.SizeVarint(v)
 }
 
-func statsMapSize(m map[string]uint64) int {
-	n := 0
-	for k, v := range m {
-		e := mapEntrySize(k, v)
-		n += 1 + protowire.SizeBytes(e)
-	}
-	return n
-}
+// prefixRoom is the most the frame header and the two enclosing message
+// headers can take: 8-byte length, then tag and varint length for reply and
+// for stats.
+const prefixRoom = headerLen + 2*(1+binary.MaxVarintLen64)
 
 func appendStatsMap(b []byte, field protowire.Number, m map[string]uint64) []byte {
 	for k, v := range m {
@@ -42,25 +38,14 @@ func appendStatsMap(b []byte, field protowire.Number, m map[string]uint64) []byt
 	return b
 }
 
-// appendStatsMessage appends the framed wire form of a stats reply to buf[:0].
+// appendStatsMessage returns the framed wire form of a stats reply, built in
+// buf's storage when it is large enough. It walks the maps once: the body is
+// written after room for the headers, which are filled in at the end.
 func appendStatsMessage(buf []byte, st Stats) []byte {
-	stats := statsMapSize(st.CounterDeltas) + statsMapSize(st.Gauges)
-	if st.MemoryAllocated != 0 {
-		stats += 1 + protowire.SizeVarint(st.MemoryAllocated)
+	if est := prefixRoom + 24 + 50*(len(st.CounterDeltas)+len(st.Gauges)); cap(buf) < prefixRoom {
+		buf = make([]byte, 0, est)
 	}
-	if st.NumConnections != 0 {
-		stats += 1 + protowire.SizeVarint(st.NumConnections)
-	}
-	reply := 1 + protowire.SizeBytes(stats)
-	top := 1 + protowire.SizeBytes(reply)
-	if cap(buf) < headerLen+top {
-		buf = make([]byte, 0, headerLen+top)
-	}
-	b := binary.BigEndian.AppendUint64(buf[:0], uint64(top))
-	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(reply))
-	b = protowire.AppendTag(b, 3, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(stats))
+	b := buf[:prefixRoom]
 	if st.MemoryAllocated != 0 {
 		b = protowire.AppendTag(b, 1, protowire.VarintType)
 		b = protowire.AppendVarint(b, st.MemoryAllocated)
@@ -71,7 +56,16 @@ func appendStatsMessage(buf []byte, st Stats) []byte {
 	}
 	b = appendStatsMap(b, 3, st.CounterDeltas)
 	b = appendStatsMap(b, 4, st.Gauges)
-	return b
+	stats := len(b) - prefixRoom
+	reply := 1 + protowire.SizeBytes(stats)
+	top := 1 + protowire.SizeBytes(reply)
+	off := prefixRoom - (headerLen + top - stats)
+	h := binary.BigEndian.AppendUint64(b[off:off], uint64(top))
+	h = protowire.AppendTag(h, 2, protowire.BytesType)
+	h = protowire.AppendVarint(h, uint64(reply))
+	h = protowire.AppendTag(h, 3, protowire.BytesType)
+	protowire.AppendVarint(h, uint64(stats))
+	return b[off:]
 }
 
 var errNotStats = errors.New("not a plain stats reply")
