@@ -243,7 +243,7 @@ func TestReloadUnderLoadFull(t *testing.T) {
 		t.Skip("set LOADTEST_FULL=1 (make loadtest) for the full load test")
 	}
 	rate := envInt("LOADTEST_RATE", 1000)
-	d := time.Duration(envInt("LOADTEST_SECONDS", 52)) * time.Second
+	d := time.Duration(envInt("LOADTEST_SECONDS", 55)) * time.Second
 	var rows []string
 	for _, every := range []time.Duration{500 * time.Millisecond, 200 * time.Millisecond, 100 * time.Millisecond} {
 		for _, keepAlive := range []bool{false, true} {
