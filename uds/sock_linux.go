@@ -10,6 +10,7 @@ import (
 
 	"github.com/hotrestart/restarter/fdpass"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 )
 
 // bind creates the datagram socket name (see sockAddr), applies the socket
@@ -35,7 +36,7 @@ func bind(name string, mode os.FileMode) (*net.UnixConn, string, error) {
 			}
 		}
 	}
-	conn, err := net.ListenUnixgram("unixgram", addr)
+	conn, err := bindUnixgram(addr, mode)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return nil, "", fmt.Errorf("bind %s: %w (another instance uses this --base-id or --socket-path: choose another)", name, err)
@@ -145,3 +146,36 @@ func (e *endpoint) readDatagram(maxFDs int) (datagram, error) {
 
 // setDeadline applies t (zero: none) to both directions.
 func (e *endpoint) setDeadline(t time.Time) { e.conn.SetDeadline(t) }
+
+// bindUnixgram creates and binds a datagram socket. Like Envoy it sets the
+// socket's mode before bind(2): Linux creates the filesystem node with the
+// socket inode's mode (less the umask), so the node is never more open than
+// mode, even for an instant. The caller chmods afterwards for the exact mode.
+func bindUnixgram(addr *net.UnixAddr, mode os.FileMode) (*net.UnixConn, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	if err := unix.Fchmod(fd, uint32(mode.Perm())); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("fchmod", err)
+	}
+	// The syscall package, unlike x/sys/unix, accepts an abstract name that
+	// fills all 108 bytes of sun_path (Envoy's padding, see sockAddr).
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: addr.Name}); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("bind", err)
+	}
+	f := os.NewFile(uintptr(fd), addr.Name)
+	defer f.Close()
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, err
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("socket is %T, not a Unix socket", c)
+	}
+	return uc, nil
+}
