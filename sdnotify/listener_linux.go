@@ -65,7 +65,10 @@ func Listen(path string, accept func(pid int) bool, log *zap.Logger) (*Listener,
 // SetRoot names the generation's pid once it is known. A READY=1 counts when
 // the sender is the root or a descendant of it; the sender's ancestry is
 // read from /proc when the datagram arrives, so a READY=1 sent before
-// SetRoot is not lost.
+// SetRoot is not lost. As with systemd's NotifyAccess=all, a sender that
+// exits at once after sending (systemd-notify in a script) may be gone
+// before its ancestry is read and is then not counted; the long-lived proxy
+// itself, or a sender that lingers a moment, is.
 func ListenTree(path string, log *zap.Logger) (*Listener, error) {
 	return listen(path, nil, true, log)
 }

@@ -1,6 +1,7 @@
 package sdnotify
 
 import (
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -15,7 +16,10 @@ import (
 // The test binary doubles as the processes that send notifications:
 // SDNOTIFY_TEST_SEND=<socket> sends SDNOTIFY_TEST_MSG there and exits;
 // SDNOTIFY_TEST_SPAWN=1 additionally runs itself once more as a child that
-// does the sending, so the sender is a grandchild of the test.
+// does the sending, so the sender is a grandchild of the test. The sender
+// then stays alive until its stdin closes, so that its ancestry can be read
+// from /proc when the datagram is judged (a sender that has exited is never
+// anybody's descendant).
 func TestMain(m *testing.M) {
 	if path := os.Getenv("SDNOTIFY_TEST_SEND"); path != "" {
 		os.Exit(helperSend(path))
@@ -27,6 +31,7 @@ func helperSend(path string) int {
 	if os.Getenv("SDNOTIFY_TEST_SPAWN") == "1" {
 		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), "SDNOTIFY_TEST_SPAWN=0")
+		cmd.Stdin = os.Stdin
 		cmd.Stderr = os.Stderr
 		if err := cmd.Run(); err != nil {
 			return 1
@@ -42,11 +47,29 @@ func helperSend(path string) int {
 	if _, err := c.Write([]byte(os.Getenv("SDNOTIFY_TEST_MSG"))); err != nil {
 		return 1
 	}
+	io.Copy(io.Discard, os.Stdin) // until the test releases us
 	return 0
 }
 
 // sender starts the helper; with spawn it is the root of a two-process tree.
-func sender(t *testing.T, path, msg string, spawn bool) *exec.Cmd {
+// The helper lives until released (or the test ends); Wait releases it.
+type helper struct {
+	*exec.Cmd
+	stdin io.WriteCloser
+	once  sync.Once
+	err   error
+}
+
+// Wait releases the helper and waits for it. It may be called repeatedly.
+func (h *helper) Wait() error {
+	h.once.Do(func() {
+		h.stdin.Close()
+		h.err = h.Cmd.Wait()
+	})
+	return h.err
+}
+
+func sender(t *testing.T, path, msg string, spawn bool) *helper {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	s := "0"
@@ -55,10 +78,16 @@ func sender(t *testing.T, path, msg string, spawn bool) *exec.Cmd {
 	}
 	cmd.Env = append(os.Environ(), "SDNOTIFY_TEST_SEND="+path, "SDNOTIFY_TEST_MSG="+msg, "SDNOTIFY_TEST_SPAWN="+s)
 	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return cmd
+	h := &helper{Cmd: cmd, stdin: stdin}
+	t.Cleanup(func() { h.Wait() })
+	return h
 }
 
 // recordingAccept wraps Descendant(root) and remembers each verdict.
@@ -148,10 +177,10 @@ func TestListenerIgnoresUnrelated(t *testing.T) {
 	}
 	defer l.Close()
 	cmd := sender(t, path, "READY=1", true) // not under the sleeper
+	waitFor(t, 20*time.Second, func() bool { return rec.count() == 1 })
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("sender: %v", err)
 	}
-	waitFor(t, 10*time.Second, func() bool { return rec.count() == 1 })
 	rec.mu.Lock()
 	for pid, ok := range rec.verdicts {
 		if ok {
@@ -174,24 +203,29 @@ func TestListenerNeedsReadyAssignment(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	for _, msg := range []string{"STATUS=READY=1", "READY=0", "XREADY=1"} {
-		if err := sender(t, path, msg, false).Wait(); err != nil {
+	for i, msg := range []string{"STATUS=READY=1", "READY=0", "XREADY=1"} {
+		h := sender(t, path, msg, false)
+		waitFor(t, 20*time.Second, func() bool { return l.judged.Load() == int64(i+1) })
+		if err := h.Wait(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, func() bool { return rec.count() == 3 })
+	if rec.count() != 3 {
+		t.Fatalf("accept called for %d senders, want 3", rec.count())
+	}
 	select {
 	case <-l.Ready():
 		t.Fatal("Ready closed without a READY=1 line")
 	default:
 	}
-	if err := sender(t, path, "READY=1\n", false).Wait(); err != nil {
-		t.Fatal(err)
-	}
+	h := sender(t, path, "READY=1\n", false)
 	select {
 	case <-l.Ready():
 	case <-time.After(20 * time.Second):
 		t.Fatal("READY=1 from a child of the test process was not accepted")
+	}
+	if err := h.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -271,13 +305,8 @@ func TestListenTree(t *testing.T) {
 	defer l.Close()
 
 	// A sender that is not in the tree, then one that is, both before SetRoot.
-	if err := sender(t, path, "READY=1", false).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	// The spawner waits for its child, so it is alive (and its ancestry
-	// readable) when the grandchild sends.
+	outsider := sender(t, path, "READY=1", false)
 	gen := sender(t, path, "READY=1", true)
-	defer gen.Wait()
 	waitFor(t, 20*time.Second, func() bool {
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -294,6 +323,12 @@ func TestListenTree(t *testing.T) {
 	default:
 		t.Fatal("a READY=1 from the generation's tree, received before SetRoot, was not counted by SetRoot")
 	}
+	if err := outsider.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gen.Wait(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestListenTreeRefusesOutsider(t *testing.T) {
@@ -308,20 +343,15 @@ func TestListenTreeRefusesOutsider(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sleeper.Process.Kill(); sleeper.Wait() })
-	if err := sender(t, path, "READY=1", false).Wait(); err != nil {
-		t.Fatal(err)
-	}
+	sender(t, path, "READY=1", false)
 	waitFor(t, 20*time.Second, func() bool {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		return len(l.pending) == 1
 	})
 	l.SetRoot(sleeper.Process.Pid)
-	if err := sender(t, path, "READY=1", false).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	// A third datagram from us (not in the sleeper's tree either) marks the
-	// point where the second one has certainly been judged.
+	sender(t, path, "READY=1", false)
+	// A third datagram, from the test itself (not in the sleeper's tree either).
 	c, err := net.Dial("unixgram", path)
 	if err != nil {
 		t.Fatal(err)
