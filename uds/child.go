@@ -166,10 +166,11 @@ func (c *Child) roundTrip(ctx context.Context, req *pbRequest, onReply replyFunc
 // roundTripFast is roundTrip with a decoder tried before the generic one:
 // fast reports whether it recognized (and consumed) the message.
 func (c *Child) roundTripFast(ctx context.Context, req *pbRequest, fast func([]byte) (bool, error), onReply replyFunc) (err error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
-		defer cancel()
+	// Without a context deadline, Config.Timeout bounds the request; it is
+	// applied as a socket deadline, with no timer of its own.
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Now().Add(c.cfg.Timeout)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -180,19 +181,20 @@ func (c *Child) roundTripFast(ctx context.Context, req *pbRequest, fast func([]b
 	if c.dirty {
 		c.drainStale()
 	}
-	dl, _ := ctx.Deadline()
 	c.ep.setDeadline(dl)
-	// Cancellation before the deadline wakes any blocked read or write.
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		c.ep.setDeadline(time.Unix(1, 0))
-		close(fired)
-	})
-	defer func() {
-		if !stop() {
-			<-fired // it must not move the deadline of the next request
-		}
-	}()
+	if ctx.Done() != nil {
+		// Cancellation before the deadline wakes any blocked read or write.
+		fired := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			c.ep.setDeadline(time.Unix(1, 0))
+			close(fired)
+		})
+		defer func() {
+			if !stop() {
+				<-fired // it must not move the deadline of the next request
+			}
+		}()
+	}
 
 	wire, err := appendMessage(c.ep.wbuf, &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Request_{Request: req}})
 	if err != nil {
@@ -209,6 +211,9 @@ func (c *Child) roundTripFast(ctx context.Context, req *pbRequest, fast func([]b
 			return false
 		}
 		c.ep.log.Info("parent socket not there yet, retrying", zap.String("parent", c.parentName), zap.Int("try", tries), zap.Error(err))
+		if time.Until(dl) < c.cfg.RetryDelay {
+			return false // no time left for another try
+		}
 		t := time.NewTimer(c.cfg.RetryDelay)
 		defer t.Stop()
 		select {

@@ -222,6 +222,17 @@ func TestDeadParentBounded(t *testing.T) {
 	if _, err := c.Stats(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want DeadlineExceeded", err)
 	}
+	// Without a context deadline, Config.Timeout bounds the wait.
+	cfg := testConfig(t, path, 1)
+	cfg.Timeout = 200 * time.Millisecond
+	c.Close()
+	if c, err = DialChild(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Stats(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Config.Timeout: err = %v, want DeadlineExceeded", err)
+	}
 	// Cancellation also ends a wait.
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	go func() { time.Sleep(50 * time.Millisecond); cancel2() }()
