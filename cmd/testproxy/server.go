@@ -177,8 +177,10 @@ func (s *server) run() int {
 		case ev := <-s.events:
 			switch ev {
 			case "terminate":
+				// Parent-shutdown time is the hard end of the drain: like
+				// Envoy, a terminated parent cuts what is still in flight.
 				s.log.Info("parent: terminate requested by child")
-				return s.shutdown()
+				return s.terminate()
 			case "quit":
 				s.log.Info("admin: quitquitquit")
 				return s.shutdown()
@@ -590,6 +592,19 @@ func (s *server) shutdown() int {
 		s.log.Warn("admin shutdown", zap.Error(err))
 	}
 	s.log.Info("shut down")
+	return exitOK
+}
+
+// terminate stops serving at once, cutting in-flight requests: what the
+// child's terminate request (sent at parent-shutdown time) means.
+func (s *server) terminate() int {
+	s.setState(stateDraining)
+	for _, srv := range []*http.Server{s.httpSrv, s.adminSrv} {
+		if err := srv.Close(); err != nil {
+			s.log.Warn("close", zap.Error(err))
+		}
+	}
+	s.log.Info("terminated")
 	return exitOK
 }
 
