@@ -18,6 +18,7 @@ package integration
 //     passes everything, "--" and the command included). Its stderr (the log)
 //     goes to a file; on test failure the log is printed. t.Cleanup SIGTERMs it
 //     and SIGKILLs after 15s. startProc(t, path, args...) does the same for any binary.
+//     With INTEGRATION_LOG_DIR=dir set, every process's full log is kept there.
 //   - (*Proc).Signal, .Wait(d), .Log(), .Events() (the JSON log lines, when the
 //     restarter runs with --log-format json), .Children() (direct child pids).
 //   - waitFor(t, d, func() error): poll every 10ms until nil, or fail with the
@@ -241,6 +242,10 @@ func startProc(t testing.TB, path string, args ...string) *Proc {
 		p.Stop(15 * time.Second)
 		if t.Failed() {
 			t.Logf("log of %s (pid %d):\n%s", filepath.Base(path), p.Pid, tail(p.Log(), 200))
+		}
+		if dir := os.Getenv("INTEGRATION_LOG_DIR"); dir != "" {
+			name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + "-" + strconv.Itoa(p.Pid) + ".log"
+			_ = os.WriteFile(filepath.Join(dir, name), []byte(p.Log()), 0o644)
 		}
 	})
 	return p
