@@ -63,6 +63,24 @@ func poll(ctx context.Context, every time.Duration, try func() error) error {
 	}
 }
 
+// Rechecker is a Readiness that can be asked again about a generation that
+// was ready before, to learn whether it still serves. The supervisor asks
+// after a failed reload (see Supervisor docs on rollback). HTTP, Cmd and
+// EnvoyAdmin are Recheckers; After is not (the process being alive is all it
+// knows, and the supervisor already knows that).
+type Rechecker interface {
+	Recheck(ctx context.Context, p Probe) error
+}
+
+// Recheck implements Rechecker.
+func (h HTTP) Recheck(ctx context.Context, p Probe) error { return h.Ready(ctx, p) }
+
+// Recheck implements Rechecker.
+func (c Cmd) Recheck(ctx context.Context, p Probe) error { return c.Ready(ctx, p) }
+
+// Recheck implements Rechecker.
+func (e EnvoyAdmin) Recheck(ctx context.Context, p Probe) error { return e.Ready(ctx, p) }
+
 // HTTP is ready when GET URL answers 200. Placeholders are expanded in URL.
 type HTTP struct {
 	URL      string

@@ -77,6 +77,7 @@ type Supervisor struct {
 	reqc     chan request
 	exitc    chan exitMsg
 	readyc   chan readyMsg
+	recheckc chan readyMsg
 	validc   chan validMsg
 	running  chan struct{} // closed when Run starts
 	loopDone chan struct{} // closed when the state machine has stopped
@@ -119,6 +120,7 @@ type gen struct {
 
 type reloadOp struct {
 	initial    bool
+	recovery   bool // started because the serving generation stopped serving after a failed reload
 	validating bool
 	waiters    []chan ReloadResult
 	g          *gen
@@ -130,6 +132,7 @@ const (
 	reqReload reqKind = iota
 	reqSignal
 	reqStop
+	reqPing
 )
 
 type request struct {
@@ -164,6 +167,7 @@ func New(cfg Config) (*Supervisor, error) {
 		reqc:     make(chan request),
 		exitc:    make(chan exitMsg),
 		readyc:   make(chan readyMsg),
+		recheckc: make(chan readyMsg),
 		validc:   make(chan validMsg),
 		running:  make(chan struct{}),
 		loopDone: make(chan struct{}),
@@ -245,6 +249,8 @@ func (s *Supervisor) loop(ctx context.Context) error {
 			s.handleExit(e)
 		case r := <-s.readyc:
 			s.handleReady(r)
+		case r := <-s.recheckc:
+			s.handleRecheck(r)
 		case v := <-s.validc:
 			s.handleValidated(v)
 		case <-timerC:
@@ -351,6 +357,32 @@ func (s *Supervisor) Stop() {
 	_ = s.request(request{kind: reqStop})
 }
 
+// Ping round-trips through the state-machine goroutine: nil means it is
+// alive and answering (a systemd watchdog's health check). It returns ctx's
+// error when the loop does not answer in time (or Run has not started by
+// then), and ErrStopped once it has stopped.
+func (s *Supervisor) Ping(ctx context.Context) error {
+	select {
+	case <-s.running:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	done := make(chan error, 1)
+	select {
+	case s.reqc <- request{kind: reqPing, done: done}:
+	case <-s.loopDone:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Done is closed once the state machine has stopped.
 func (s *Supervisor) Done() <-chan struct{} { return s.loopDone }
 
@@ -406,6 +438,8 @@ func (s *Supervisor) handleRequest(r request) {
 		r.done <- errors.Join(errs...)
 	case reqStop:
 		s.beginStop("stop requested")
+	case reqPing:
+		r.done <- nil
 	}
 }
 
@@ -415,7 +449,7 @@ func (s *Supervisor) startReload(op *reloadOp) {
 		s.log.Info("reload", zap.Uint32("epoch", s.nextEpoch))
 		s.emit(Event{Kind: EventReloading})
 	}
-	if s.cfg.Validate != nil && !op.initial {
+	if s.cfg.Validate != nil && !op.initial && !op.recovery {
 		op.validating = true
 		epoch := s.nextEpoch
 		s.wg.Add(1)
@@ -674,10 +708,68 @@ func (s *Supervisor) finishReload(op *reloadOp, ok bool, reason string) {
 		w <- res
 	}
 	op.waiters = nil
+	if op.recovery && !ok && !s.stopping {
+		reason := fmt.Sprintf("the old generation stopped serving after a failed reload, and restarting epoch %d failed too: %s", epoch, reason)
+		s.log.Error("recovery failed; killing all and exiting 1", zap.Uint32("epoch", epoch), zap.String("reason", reason))
+		s.fatal = reason
+		s.beginKill(reason)
+		return
+	}
 	if s.pending != nil && s.inflight == nil && !s.stopping {
 		p := s.pending
 		s.pending = nil
 		s.startReload(p)
+		return
+	}
+	if !ok && op.g != nil && !op.recovery && !s.stopping {
+		s.recheckServing()
+	}
+}
+
+// recheckServing asks the readiness check again whether the generation the
+// restarter rolled back to still serves. A new generation can die after
+// Envoy's handoff passed the point of no return: it already took the admin
+// listener and told the old generation to drain (close its listeners), so
+// "the old one keeps serving" would be a lie. Only checks that can be asked
+// again (Rechecker) are; the answer arrives as handleRecheck.
+func (s *Supervisor) recheckServing() {
+	g := s.serving()
+	rc, ok := s.cfg.Readiness.(Rechecker)
+	if g == nil || !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.baseCtx, min(s.cfg.ReadyTimeout, recheckTimeout))
+	probe := Probe{Epoch: g.epoch, PID: g.pid, BaseID: s.cfg.BaseID, Command: s.Command}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer cancel()
+		err := rc.Recheck(ctx, probe)
+		send(s, s.recheckc, readyMsg{g, err})
+	}()
+}
+
+// recheckTimeout bounds how long a serving generation may take to answer
+// its readiness check again after a rollback.
+const recheckTimeout = 5 * time.Second
+
+// handleRecheck acts on recheckServing's answer: when the generation rolled
+// back to no longer serves, the same epoch is started again at once (it
+// takes over from the draining generation, binding fresh sockets where the
+// dead one took them); if that fails too, the restarter exits 1 (rule 5).
+func (s *Supervisor) handleRecheck(r readyMsg) {
+	g := r.g
+	if s.stopping || !s.live(g) || g != s.serving() {
+		return
+	}
+	if r.err == nil {
+		s.log.Info("rolled back: the old generation still serves", zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid))
+		return
+	}
+	s.log.Error("rolled back, but the old generation no longer serves (the failed one died after taking over); starting the next epoch again now",
+		zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.Uint32("next_epoch", s.nextEpoch), zap.Error(r.err))
+	if s.inflight == nil && s.pending == nil {
+		s.startReload(&reloadOp{recovery: true})
 	}
 }
 
