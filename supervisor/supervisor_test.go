@@ -290,3 +290,25 @@ func TestFirstGenerationFailsExit1(t *testing.T) {
 		t.Fatalf("Run = %v, want ExitError code 1", err)
 	}
 }
+
+func TestPing(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	h := start(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.s.Ping(ctx); err != nil {
+		t.Fatalf("Ping while running = %v, want nil", err)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.s.Ping(ctx); !errors.Is(err, ErrStopped) {
+		t.Fatalf("Ping after stop = %v, want ErrStopped", err)
+	}
+	expired, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	s, _ := New(Config{Argv: []string{"/bin/true"}})
+	if err := s.Ping(expired); err == nil {
+		t.Fatalf("Ping before Run = nil, want an error")
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -24,8 +25,16 @@ import (
 //	FP_FORK                start a copy of itself (which does the rest) and exit 0 at once
 //	FP_ORPHAN              leave an orphan (sleep 0.5, pid in FP_DIR/orphan) that is a zombie unless reaped
 //	FP_PRINT               print "hello from epoch N" on stdout and "warn from epoch N" on stderr
+//	FP_NOTIFY              send READY=1 to NOTIFY_SOCKET after FP_NOTIFY (a duration)
+//
+// With the arguments --mode validate it is a validator instead (as Envoy and
+// the test proxy): it appends its epoch to FP_DIR/validated and exits 1
+// ("fail: true found") when the file named by --config contains "fail: true".
 func fakeProxy() int {
 	dir := os.Getenv("FP_DIR")
+	if i := slices.Index(os.Args, "--mode"); i > 0 && i+1 < len(os.Args) && os.Args[i+1] == "validate" {
+		return fakeValidate(dir)
+	}
 	epoch := os.Getenv("RESTART_EPOCH")
 	in := func(key string) bool { return slices.Contains(strings.Split(os.Getenv(key), ","), epoch) }
 
@@ -59,6 +68,13 @@ func fakeProxy() int {
 	if os.Getenv("FP_PRINT") == "1" {
 		fmt.Fprintf(os.Stdout, "hello from epoch %s\n", epoch)
 		fmt.Fprintf(os.Stderr, "warn from epoch %s\n", epoch)
+	}
+	if v := os.Getenv("FP_NOTIFY"); v != "" {
+		d, _ := time.ParseDuration(v)
+		time.Sleep(d)
+		if err := sdNotifyReady(os.Getenv("NOTIFY_SOCKET")); err != nil {
+			fmt.Fprintln(os.Stderr, "fakeproxy notify:", err)
+		}
 	}
 	var timeout <-chan time.Time
 	code := 0
@@ -95,4 +111,39 @@ func fakeProxy() int {
 			}
 		}
 	}
+}
+
+func fakeValidate(dir string) int {
+	epoch := os.Getenv("RESTART_EPOCH")
+	if f, err := os.OpenFile(filepath.Join(dir, "validated"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+		fmt.Fprintln(f, epoch)
+		f.Close()
+	}
+	if i := slices.Index(os.Args, "--config"); i > 0 && i+1 < len(os.Args) {
+		b, err := os.ReadFile(os.Args[i+1])
+		if err != nil {
+			fmt.Println("cannot read config:", err)
+			return 1
+		}
+		if strings.Contains(string(b), "fail: true") {
+			fmt.Printf("config %s: fail: true found (epoch %s)\n", os.Args[i+1], epoch)
+			return 1
+		}
+	}
+	fmt.Println("configuration OK")
+	return 0
+}
+
+// sdNotifyReady sends READY=1 to a notify socket, as sd_notify(3) does.
+func sdNotifyReady(path string) error {
+	if path == "" {
+		return fmt.Errorf("NOTIFY_SOCKET unset")
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Write([]byte("READY=1\nSTATUS=fake proxy up"))
+	return err
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hotrestart/restarter/baseid"
+	"github.com/hotrestart/restarter/control"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
@@ -35,6 +36,15 @@ type Config struct {
 	ReadyEnvoyAdmin string
 	ReadyTimeout    time.Duration
 	ReadyInterval   time.Duration
+	ReadyNotify     bool // --ready=notify
+
+	// Validator is the argv run before each reload (placeholders not yet
+	// expanded); nil: no validation.
+	Validator       []string
+	ValidateTimeout time.Duration
+
+	Watch         []string
+	WatchDebounce time.Duration
 
 	BaseID        uint32
 	DynamicBaseID bool
@@ -69,7 +79,9 @@ Usage:
   restarter [flags] -- COMMAND [ARG...]   exec form; {{epoch}}, {{base_id}},
                                           {{drain_time_s}}, {{parent_shutdown_time_s}}
                                           in any ARG are replaced per generation
-  restarter status|reload|stop            control a running restarter (reserved)
+  restarter status [--json]|reload|stop [--name N|--base-id N] [--runtime-dir D]
+                                          control a running restarter through its
+                                          control socket (see Control below)
 
 Every generation gets RESTART_EPOCH, BASE_ID, DRAIN_TIME_S and
 PARENT_SHUTDOWN_TIME_S in its environment. With --envoy (the default when
@@ -97,9 +109,41 @@ Readiness (one of; default --ready-after 5s):
   --ready-cmd CMD          ready when "sh -c CMD" exits 0 (polled; placeholders work)
   --ready-envoy-admin ADDR ready when ADDR/server_info says state LIVE and
                            restart_epoch is this generation's epoch
+  --ready=notify           each generation gets a NOTIFY_SOCKET of the restarter's
+                           own (RUNTIME_DIR/NAME.EPOCH.notify, 0600); ready when a
+                           process of its tree sends READY=1 (sd_notify(3))
 Once a generation is ready, older ones drain; any still alive after
 --parent-shutdown-time plus --shutdown-grace get SIGTERM, then SIGKILL after
 --term-wait.
+
+Safe reloads:
+  Before each reload (not before epoch 0) the validator runs: --validate-cmd CMD
+  as "sh -c CMD" (placeholders work), or in --envoy mode by default COMMAND with
+  its own arguments and "--mode validate" instead of the restart flags. A
+  non-zero exit (or --validate-timeout) aborts the reload: its output is logged,
+  the old generation keeps serving, and the reload's outcome says why. Turn the
+  default off with --no-validate (or --validate-cmd '').
+  --watch PATH (repeatable) reloads after a file or directory changes, once per
+  burst of changes after --watch-debounce of quiet (editors' rename-over saves and
+  Kubernetes ConfigMap symlink swaps are seen). Watched paths must exist.
+
+Control:
+  The restarter serves RUNTIME_DIR/NAME.ctl (NAME is --name, else base-<id>;
+  mode 0600, peers must be the same uid or root):
+    restarter status [--json]  each generation's epoch, pid, state, start and
+                               ready time, and the last reload's outcome
+    restarter reload           reload and wait: exit 0 once the new generation is
+                               ready, 1 with the reason when it failed
+    restarter stop             stop, and wait until the restarter is gone
+  With one instance in --runtime-dir no selector is needed; with several give
+  --name NAME or --base-id N. See 'restarter status --help'.
+
+systemd (Type=notify or Type=notify-reload; only when NOTIFY_SOCKET is set):
+  READY=1 once epoch 0 is ready; on SIGHUP RELOADING=1 with MONOTONIC_USEC, then
+  READY=1 when the new generation is ready, or READY=1 with STATUS= and ERRNO=
+  when the reload failed and the old one still serves; STOPPING=1 on shutdown;
+  STATUS= with the epochs and pids; WATCHDOG=1 every WatchdogSec/2 while the
+  supervisor answers. NOTIFY_SOCKET and WATCHDOG_* never reach the proxy.
 
 Exit codes:
   0  every generation exited 0, or all left within --term-wait after SIGTERM
@@ -146,12 +190,18 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.ReadyEnvoyAdmin, "ready-envoy-admin", "", "a generation is ready when Envoy's admin at `ADDR` reports LIVE at its epoch")
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", 5*time.Minute, "not ready by then counts as a failed start")
 	fs.DurationVar(&c.ReadyInterval, "ready-interval", 200*time.Millisecond, "how often readiness is polled")
+	readyMode := fs.String("ready", "", "the value `notify` makes a generation ready when its process tree sends READY=1 to the NOTIFY_SOCKET it gets")
+	validateCmd := fs.String("validate-cmd", "", "run sh -c `CMD` before each reload; non-zero aborts it (default in --envoy mode: COMMAND --mode validate; '' turns that off)")
+	noValidate := fs.Bool("no-validate", false, "do not validate before reloads (turns off the --envoy mode default)")
+	fs.DurationVar(&c.ValidateTimeout, "validate-timeout", 2*time.Minute, "a validator still running after this long is killed and the reload aborted")
+	fs.StringArrayVar(&c.Watch, "watch", nil, "reload when the file or directory `PATH` changes (repeatable)")
+	fs.DurationVar(&c.WatchDebounce, "watch-debounce", time.Second, "quiet time after a change before --watch reloads")
 	baseID := fs.Int64("base-id", 0, fmt.Sprintf("base id passed to every generation (0..%d)", baseid.Max))
 	fs.BoolVar(&c.DynamicBaseID, "use-dynamic-base-id", false, "pick a free base id once at start and keep it")
 	fs.StringVar(&c.BaseIDPath, "base-id-path", "", "write the base id in use to `FILE`")
 	fs.StringVar(&c.RuntimeDir, "runtime-dir", defaultRuntimeDir(), "directory for locks (created 0700)")
 	fs.StringVar(&c.PidFile, "pid-file", "", "write the restarter's pid to `FILE` (atomically; removed on exit)")
-	fs.StringVar(&c.Name, "name", "", "instance name (for the control CLI)")
+	fs.StringVar(&c.Name, "name", "", "instance name for the control CLI and socket (default base-<id>)")
 	fs.StringVar(&c.LogFormat, "log-format", "console", "console or json")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.BoolVarP(&c.Help, "help", "h", false, "show this help")
@@ -173,7 +223,8 @@ func parseFlags(args []string) (Config, error) {
 		name string
 		d    time.Duration
 	}{{"drain-time", c.DrainTime}, {"parent-shutdown-time", c.ParentShutdownTime}, {"shutdown-grace", c.ShutdownGrace},
-		{"term-wait", c.TermWait}, {"ready-after", c.ReadyAfter}, {"ready-timeout", c.ReadyTimeout}, {"ready-interval", c.ReadyInterval}} {
+		{"term-wait", c.TermWait}, {"ready-after", c.ReadyAfter}, {"ready-timeout", c.ReadyTimeout}, {"ready-interval", c.ReadyInterval},
+		{"validate-timeout", c.ValidateTimeout}, {"watch-debounce", c.WatchDebounce}} {
 		if p.d < 0 {
 			return c, usagef("--%s (%s) must not be negative", p.name, p.d)
 		}
@@ -181,7 +232,8 @@ func parseFlags(args []string) (Config, error) {
 	for _, p := range []struct {
 		name string
 		d    time.Duration
-	}{{"term-wait", c.TermWait}, {"ready-timeout", c.ReadyTimeout}, {"ready-interval", c.ReadyInterval}} {
+	}{{"term-wait", c.TermWait}, {"ready-timeout", c.ReadyTimeout}, {"ready-interval", c.ReadyInterval},
+		{"validate-timeout", c.ValidateTimeout}} {
 		if p.d == 0 {
 			return c, usagef("--%s must be longer than 0", p.name)
 		}
@@ -224,17 +276,48 @@ func parseFlags(args []string) (Config, error) {
 	}
 	c.LogLevel = lv
 
+	if c.Name != "" || fs.Changed("name") {
+		if err := control.ValidName(c.Name); err != nil {
+			return c, usagef("%v", err)
+		}
+	}
+	switch *readyMode {
+	case "":
+	case "notify":
+		c.ReadyNotify = true
+	default:
+		return c, usagef("--ready %q: the only value is notify (--ready=notify); for the other checks use --ready-after, --ready-url, --ready-cmd or --ready-envoy-admin", *readyMode)
+	}
 	n := 0
-	for _, s := range []string{c.ReadyURL, c.ReadyCmd, c.ReadyEnvoyAdmin} {
+	for _, s := range []string{c.ReadyURL, c.ReadyCmd, c.ReadyEnvoyAdmin, *readyMode} {
 		if s != "" {
 			n++
 		}
 	}
 	if n > 1 {
-		return c, usagef("give only one of --ready-url, --ready-cmd, --ready-envoy-admin")
+		return c, usagef("give only one of --ready-url, --ready-cmd, --ready-envoy-admin, --ready=notify")
 	}
 	if n == 1 && fs.Changed("ready-after") {
-		return c, usagef("--ready-after cannot be combined with --ready-url, --ready-cmd or --ready-envoy-admin")
+		return c, usagef("--ready-after cannot be combined with --ready-url, --ready-cmd, --ready-envoy-admin or --ready=notify")
+	}
+	for _, p := range c.Watch {
+		if p == "" {
+			return c, usagef("--watch needs a path")
+		}
+	}
+	if *noValidate && *validateCmd != "" {
+		return c, usagef("give --validate-cmd or --no-validate, not both")
+	}
+	// The validator is settled once COMMAND is known (the envoy default).
+	setValidator := func() {
+		switch {
+		case *noValidate || fs.Changed("validate-cmd") && *validateCmd == "":
+			c.Validator = nil
+		case *validateCmd != "":
+			c.Validator = []string{"/bin/sh", "-c", *validateCmd}
+		case c.Envoy && !c.Script && len(c.Argv) > 0:
+			c.Validator = envoyValidator(c.Argv)
+		}
 	}
 	if c.ReadyURL != "" {
 		u, err := url.Parse(c.ReadyURL)
@@ -267,6 +350,7 @@ func parseFlags(args []string) (Config, error) {
 			return c, usagef("--envoy needs the exec form: restarter --envoy -- envoy ARG...; a START_SCRIPT gets RESTART_EPOCH in its environment")
 		}
 		c.Argv = []string{p}
+		setValidator()
 		return c, nil
 	}
 	p, err := exec.LookPath(rest[0])
@@ -288,7 +372,26 @@ func parseFlags(args []string) (Config, error) {
 		}
 	}
 	c.SocketPath = socketPath(rest[1:])
+	setValidator()
 	return c, nil
+}
+
+// envoyValidator is COMMAND with its own arguments and --mode validate
+// (any --mode of its own replaced); the restart flags are never in Argv.
+func envoyValidator(argv []string) []string {
+	out := []string{argv[0]}
+	for i := 1; i < len(argv); i++ {
+		a := argv[i]
+		if a == "--mode" {
+			i++ // and its value
+			continue
+		}
+		if strings.HasPrefix(a, "--mode=") {
+			continue
+		}
+		out = append(out, a)
+	}
+	return append(out, "--mode", "validate")
 }
 
 func unwrapExec(err error) error {

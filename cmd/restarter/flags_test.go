@@ -111,14 +111,95 @@ func TestParseFlagsOK(t *testing.T) {
 	}
 }
 
-func TestSubcommandsReserved(t *testing.T) {
-	for _, name := range []string{"status", "reload", "stop"} {
-		if _, ok := subcommands[name]; !ok {
-			t.Errorf("subcommand %q not reserved", name)
+func TestSubcommandsGoToTheControlCLI(t *testing.T) {
+	empty := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"reload", "--runtime-dir", empty}, 1}, // nobody to talk to
+		{[]string{"status", "--runtime-dir", empty, "--json"}, 1},
+		{[]string{"stop", "--runtime-dir", empty}, 1},
+		{[]string{"status", "--bogus"}, 2},
+		{[]string{"reload", "--json"}, 2},
+	} {
+		if code := run(c.args); code != c.want {
+			t.Errorf("run(%q) = %d, want %d", c.args, code, c.want)
 		}
 	}
-	if code := run([]string{"reload"}); code != exitUsage {
-		t.Errorf("run(reload) = %d, want %d until implemented", code, exitUsage)
+}
+
+func TestParseFlagsIssue4(t *testing.T) {
+	dir := t.TempDir()
+	envoy := filepath.Join(dir, "envoy")
+	os.WriteFile(envoy, []byte("#!/bin/sh\n"), 0o755)
+	script := filepath.Join(dir, "start.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755)
+
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad name", []string{"--name", "a/b", "--", "/bin/true"}, `--name "a/b"`},
+		{"reserved name", []string{"--name", "base-3", "--", "/bin/true"}, "reserved"},
+		{"empty name", []string{"--name", "", "--", "/bin/true"}, "--name is empty"},
+		{"ready bogus", []string{"--ready", "soon", "--", "/bin/true"}, `--ready "soon": the only value is notify`},
+		{"ready notify and url", []string{"--ready=notify", "--ready-url", "http://x/", "--", "/bin/true"}, "only one of"},
+		{"ready notify and after", []string{"--ready=notify", "--ready-after", "1s", "--", "/bin/true"}, "cannot be combined"},
+		{"validate and no-validate", []string{"--validate-cmd", "true", "--no-validate", "--", "/bin/true"}, "not both"},
+		{"zero validate timeout", []string{"--validate-timeout", "0s", "--", "/bin/true"}, "--validate-timeout must be longer than 0"},
+		{"negative debounce", []string{"--watch-debounce", "-1s", "--", "/bin/true"}, "--watch-debounce (-1s) must not be negative"},
+		{"empty watch", []string{"--watch", "", "--", "/bin/true"}, "--watch needs a path"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := parseFlags(c.args)
+			var ue *usageError
+			if !errors.As(err, &ue) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("parseFlags(%q) = %v, want a usage error containing %q", c.args, err, c.want)
+			}
+		})
+	}
+
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string // Validator
+	}{
+		{"envoy default", []string{"--", envoy, "-c", "e-{{epoch}}.yaml"}, []string{envoy, "-c", "e-{{epoch}}.yaml", "--mode", "validate"}},
+		{"envoy own mode replaced", []string{"--", envoy, "--mode", "serve", "-c", "e.yaml", "--mode=serve"}, []string{envoy, "-c", "e.yaml", "--mode", "validate"}},
+		{"envoy no-validate", []string{"--no-validate", "--", envoy, "-c", "e.yaml"}, nil},
+		{"envoy empty validate-cmd", []string{"--validate-cmd", "", "--", envoy, "-c", "e.yaml"}, nil},
+		{"envoy own validate-cmd", []string{"--validate-cmd", "check {{epoch}}", "--", envoy}, []string{"/bin/sh", "-c", "check {{epoch}}"}},
+		{"not envoy", []string{"--", "/bin/true"}, nil},
+		{"script", []string{script}, nil},
+		{"script with validate-cmd", []string{"--validate-cmd", "check", script}, []string{"/bin/sh", "-c", "check"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := parseFlags(c.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(cfg.Validator, "\x00") != strings.Join(c.want, "\x00") || (cfg.Validator == nil) != (c.want == nil) {
+				t.Fatalf("Validator = %q, want %q", cfg.Validator, c.want)
+			}
+		})
+	}
+
+	cfg, err := parseFlags([]string{"--ready=notify", "--watch", "/a", "--watch=/b", "--name", "edge", "--", "/bin/true"})
+	if err != nil || !cfg.ReadyNotify || len(cfg.Watch) != 2 || cfg.Watch[1] != "/b" || cfg.WatchDebounce != time.Second ||
+		cfg.ValidateTimeout != 2*time.Minute || cfg.Name != "edge" {
+		t.Fatalf("got %+v, %v", cfg, err)
+	}
+	cfg, err = parseFlags([]string{"--ready", "notify", "--", "/bin/true"})
+	if err != nil || !cfg.ReadyNotify {
+		t.Fatalf("--ready notify: ReadyNotify=%v err=%v", cfg.ReadyNotify, err)
+	}
+	cfg, _ = parseFlags([]string{"--help"})
+	for _, w := range []string{"--ready=notify", "--validate-cmd", "--no-validate", "--watch", "--watch-debounce", "restarter reload", "RELOADING=1", "--validate-timeout"} {
+		if !strings.Contains(cfg.usage, w) {
+			t.Errorf("--help lacks %q", w)
+		}
 	}
 }
 

@@ -10,10 +10,15 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hotrestart/restarter/baseid"
+	"github.com/hotrestart/restarter/control"
+	"github.com/hotrestart/restarter/sdnotify"
 	"github.com/hotrestart/restarter/supervisor"
+	"github.com/hotrestart/restarter/watch"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -27,26 +32,9 @@ const (
 
 func main() { os.Exit(run(os.Args[1:])) }
 
-// subcommands talk to a running restarter. They are reserved here; the
-// control socket fills them in.
-var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
-	"status": notImplemented("status"),
-	"reload": notImplemented("reload"),
-	"stop":   notImplemented("stop"),
-}
-
-func notImplemented(name string) func([]string, io.Writer, io.Writer) int {
-	return func(_ []string, _, stderr io.Writer) int {
-		fmt.Fprintf(stderr, "restarter %s: not implemented yet\n", name)
-		return exitUsage
-	}
-}
-
 func run(args []string) int {
-	if len(args) > 0 {
-		if sub, ok := subcommands[args[0]]; ok {
-			return sub(args[1:], os.Stdout, os.Stderr)
-		}
+	if len(args) > 0 && control.IsCommand(args[0]) {
+		return control.RunCLI(args, os.Stdout, os.Stderr)
 	}
 	cfg, err := parseFlags(args)
 	if err != nil {
@@ -76,15 +64,100 @@ func run(args []string) int {
 		return code
 	}
 
-	sup, err := supervisor.New(supervisorConfig(cfg, log))
+	return serve(cfg, log, sigc)
+}
+
+// serve runs the supervisor with the control socket, systemd notification,
+// --ready=notify, --validate-cmd and --watch around it, and returns the
+// exit code. Everything it starts is stopped and waited for before it returns.
+func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal) int {
+	instance := control.InstanceName(cfg.Name, cfg.BaseID)
+	ctlPath := control.SocketPath(cfg.RuntimeDir, instance)
+	longest := ctlPath
+	if cfg.ReadyNotify {
+		longest = filepath.Join(cfg.RuntimeDir, instance+".4294967295.notify")
+	}
+	if len(longest) > maxSocketPath {
+		log.Error("runtime dir too long for a Unix socket", zap.String("path", longest))
+		fmt.Fprintf(os.Stderr, "restarter: socket path %s is longer than %d bytes: use a shorter --runtime-dir or --name\n", longest, maxSocketPath)
+		return exitUsage
+	}
+
+	var w *watch.Watcher
+	if len(cfg.Watch) > 0 {
+		var err error
+		if w, err = watch.New(cfg.Watch, cfg.WatchDebounce, log); err != nil {
+			log.Error("watch", zap.Error(err))
+			fmt.Fprintf(os.Stderr, "restarter: %v\n", err)
+			return exitUsage
+		}
+		defer w.Close()
+	}
+
+	n := sdnotify.NewNotifier(log)
+	hist := &history{}
+	sc := supervisorConfig(cfg, log)
+	var nr *notifyReady
+	if cfg.ReadyNotify {
+		nr = newNotifyReady(cfg.RuntimeDir, instance, log)
+		defer nr.Close()
+		sc.Readiness = nr
+		sc.GenerationEnv = nr.Env
+	}
+	var sup *supervisor.Supervisor
+	if cfg.Validator != nil {
+		sc.Validate = validateFunc(cfg, func() *supervisor.Supervisor { return sup }, log)
+	}
+	sc.OnEvent = func(ev supervisor.Event) {
+		hist.observe(ev)
+		notifySystemd(n, ev)
+	}
+	sup, err := supervisor.New(sc)
 	if err != nil {
 		log.Error("bad configuration", zap.Error(err))
 		return exitUsage
 	}
+	ctl, err := control.NewServer(ctlPath, controlHandler(sup, instance, hist), log)
+	if err != nil {
+		log.Error("control socket", zap.Error(err))
+		fmt.Fprintf(os.Stderr, "restarter: %v\n", err)
+		return exitUsage
+	}
+	defer ctl.Close()
+	log.Info("control socket", zap.String("path", ctlPath), zap.String("name", instance))
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	runErr := make(chan error, 1)
 	go func() { runErr <- sup.Run(ctx) }()
+
+	wd, err := n.StartWatchdog(func() bool {
+		pctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return sup.Ping(pctx) == nil
+	})
+	switch {
+	case err == nil:
+		log.Info("systemd watchdog", zap.Duration("interval", wd.Interval()))
+		defer wd.Stop()
+	case !errors.Is(err, sdnotify.ErrNoWatchdog):
+		log.Warn("systemd watchdog", zap.Error(err))
+	}
+
+	var wg sync.WaitGroup
+	if w != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range w.Events() {
+				log.Info("watched path changed: reload requested", zap.Strings("watch", cfg.Watch))
+				_ = sup.RequestReload()
+			}
+		}()
+		defer wg.Wait() // runs after w.Close (defers run last-in first-out)
+		defer w.Close()
+	}
+
 	for {
 		select {
 		case err := <-runErr:
