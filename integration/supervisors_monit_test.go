@@ -40,8 +40,8 @@ func parseMonitStatus(out string) monitStatus {
 
 // TestMonit runs the restarter under a real monit (-I, foreground) with a
 // `check process` on its pid file, as examples/monit/envoy.monitrc does:
-// monit starts it, a reload (SIGHUP to the pid in the pid file) leaves monit
-// satisfied with the same pid and no restart, a SIGKILL of the restarter is
+// monit starts it, reloads (SIGHUP to the pid in the pid file, then
+// `restarter reload`) leave monit satisfied with the same pid and no restart, a SIGKILL of the restarter is
 // noticed and monit starts it again at epoch 0, and `monit stop` stops every
 // generation cleanly.
 func TestMonit(t *testing.T) {
@@ -57,13 +57,9 @@ func TestMonit(t *testing.T) {
 	// monit wants the start program to return: the restarter runs in its own
 	// session, its output in a file (the example's form).
 	writeRunScript(t, start, "exec "+shellQuote(setsidBin)+" -f "+env.Command+" >>"+shellQuote(restarterLog)+" 2>&1 </dev/null")
-	// The stop program waits (up to 15s) for the restarter to have stopped
-	// every generation and exited.
-	writeRunScript(t, stop, fmt.Sprintf(`p=$(cat %s 2>/dev/null) || exit 0
-kill -TERM "$p" 2>/dev/null || exit 0
-i=0
-while kill -0 "$p" 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done
-! kill -0 "$p" 2>/dev/null`, shellQuote(env.PidFile)))
+	// The stop program is the control CLI's stop, as in the example: it
+	// returns once the restarter has stopped every generation and exited.
+	writeRunScript(t, stop, "exec "+shellJoin([]string{env.Bin.Restarter, "stop", "--runtime-dir", env.RuntimeDir, "--timeout", "20s"}))
 
 	rc := filepath.Join(dir, "monitrc")
 	monitLog := filepath.Join(dir, "monit.log")
@@ -138,11 +134,18 @@ check process testproxy with pidfile %[2]s
 
 	// A reload leaves monit satisfied: same pid, status OK, no restart.
 	for epoch := 1; epoch <= 2; epoch++ {
-		reloadUnderLoad(t, env.ProxyEnv, fmt.Sprintf("monit SIGHUP #%d", epoch), epoch, func() {
+		how, reload := "SIGHUP", func() {
 			if err := syscall.Kill(pid0, syscall.SIGHUP); err != nil {
 				t.Fatalf("kill -HUP %d: %v", pid0, err)
 			}
-		})
+		}
+		if epoch == 2 { // what the example's config watch runs: waits for the outcome
+			how, reload = "restarter reload", func() {
+				out := runTool(t, env.Bin.Restarter, "reload", "--runtime-dir", env.RuntimeDir, "--timeout", "20s")
+				t.Logf("restarter reload: %s", strings.TrimSpace(out))
+			}
+		}
+		reloadUnderLoad(t, env.ProxyEnv, fmt.Sprintf("monit, %s #%d", how, epoch), epoch, reload)
 		waitProxies(t, env.ProxyEnv, 1, 15*time.Second)
 		st := waitMonitOK(pid0, time.Now())
 		if p, err := readPidFile(env.PidFile); err != nil || p != pid0 {
@@ -179,7 +182,7 @@ check process testproxy with pidfile %[2]s
 	t.Logf("monit: restarter pid %d killed, monit started pid %d (%d start attempts), epoch 0 serving %v later; status %s",
 		pid0, pid1, restarts()-r0, time.Since(killed).Round(10*time.Millisecond), st.Status)
 
-	// monit stop: the stop program TERMs the restarter and waits for it.
+	// monit stop: the stop program (restarter stop) waits for the restarter.
 	runTool(t, monitBin, "-c", rc, "stop", "testproxy")
 	waitProxies(t, env.ProxyEnv, 0, 10*time.Second)
 	if alive(pid1) {
