@@ -25,7 +25,9 @@ import (
 //	FP_FORK                start a copy of itself (which does the rest) and exit 0 at once
 //	FP_ORPHAN              leave an orphan (sleep 0.5, pid in FP_DIR/orphan) that is a zombie unless reaped
 //	FP_PRINT               print "hello from epoch N" on stdout and "warn from epoch N" on stderr
-//	FP_NOTIFY              send READY=1 to NOTIFY_SOCKET after FP_NOTIFY (a duration)
+//	FP_NOTIFY              send READY=1 to NOTIFY_SOCKET after FP_NOTIFY (a duration), in
+//	                       the epochs of FP_NOTIFY_EPOCHS (all when unset), except the first
+//	                       start of an epoch in FP_NOTIFY_SKIP_ONCE_EPOCHS
 //
 // With the arguments --mode validate it is a validator instead (as Envoy and
 // the test proxy): it appends its epoch to FP_DIR/validated and exits 1
@@ -58,8 +60,8 @@ func fakeProxy() int {
 	sigc := make(chan os.Signal, 16)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGINT)
 	pid := strconv.Itoa(os.Getpid())
-	info := fmt.Sprintf("args=%q\nRESTART_EPOCH=%s\nBASE_ID=%s\nDRAIN_TIME_S=%s\nPARENT_SHUTDOWN_TIME_S=%s\nNOTIFY_SOCKET=%s\nppid=%d\n",
-		os.Args[2:], epoch, os.Getenv("BASE_ID"), os.Getenv("DRAIN_TIME_S"), os.Getenv("PARENT_SHUTDOWN_TIME_S"), os.Getenv("NOTIFY_SOCKET"), os.Getppid())
+	info := fmt.Sprintf("args=%q\nRESTART_EPOCH=%s\nBASE_ID=%s\nDRAIN_TIME_S=%s\nPARENT_SHUTDOWN_TIME_S=%s\nNOTIFY_SOCKET=%s\nWATCHDOG_USEC=%s\nWATCHDOG_PID=%s\nppid=%d\n",
+		os.Args[2:], epoch, os.Getenv("BASE_ID"), os.Getenv("DRAIN_TIME_S"), os.Getenv("PARENT_SHUTDOWN_TIME_S"), os.Getenv("NOTIFY_SOCKET"), os.Getenv("WATCHDOG_USEC"), os.Getenv("WATCHDOG_PID"), os.Getppid())
 	if dir != "" {
 		tmp := filepath.Join(dir, ".tmp."+pid)
 		_ = os.WriteFile(tmp, []byte(info), 0o644)
@@ -69,7 +71,15 @@ func fakeProxy() int {
 		fmt.Fprintf(os.Stdout, "hello from epoch %s\n", epoch)
 		fmt.Fprintf(os.Stderr, "warn from epoch %s\n", epoch)
 	}
-	if v := os.Getenv("FP_NOTIFY"); v != "" {
+	skipNotify := false
+	if in("FP_NOTIFY_SKIP_ONCE_EPOCHS") {
+		marker := filepath.Join(dir, "notify-skipped."+epoch)
+		if _, err := os.Stat(marker); err != nil {
+			_ = os.WriteFile(marker, nil, 0o644)
+			skipNotify = true
+		}
+	}
+	if v := os.Getenv("FP_NOTIFY"); v != "" && !skipNotify && (os.Getenv("FP_NOTIFY_EPOCHS") == "" || in("FP_NOTIFY_EPOCHS")) {
 		d, _ := time.ParseDuration(v)
 		time.Sleep(d)
 		if err := sdNotifyReady(os.Getenv("NOTIFY_SOCKET")); err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,7 +71,14 @@ func startRestarter(t testing.TB, env []string, args ...string) *restarterProc {
 		args = append([]string{"--runtime-dir", filepath.Join(dir, "run")}, args...)
 	}
 	var stdoutF, stderrF *os.File
-	r.cmd = exec.Command(os.Args[0], args...)
+	// WATCHDOG_PID=self: the restarter's own pid, as systemd sets it (sh
+	// exports its pid and execs the restarter, which keeps it).
+	if i := slices.Index(env, "WATCHDOG_PID=self"); i >= 0 {
+		env = slices.Delete(slices.Clone(env), i, i+1)
+		r.cmd = exec.Command("/bin/sh", append([]string{"-c", `WATCHDOG_PID=$$; export WATCHDOG_PID; exec "$0" "$@"`, os.Args[0]}, args...)...)
+	} else {
+		r.cmd = exec.Command(os.Args[0], args...)
+	}
 	r.cmd.Env = append(os.Environ(), append([]string{"RESTARTER_TEST_ROLE=restarter", "FP_DIR=" + dir, "GORACE=atexit_sleep_ms=0"}, env...)...)
 	for _, o := range []struct {
 		f    **os.File

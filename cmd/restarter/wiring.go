@@ -138,6 +138,9 @@ func validateFunc(cfg Config, sup func() *supervisor.Supervisor, log *zap.Logger
 			return fmt.Errorf("validator %q: %w", desc, err)
 		case res.Status != 0:
 			log.Error("validator failed", fields...)
+			if out == "" {
+				return fmt.Errorf("validator %q exited %d (no output)", desc, res.Status)
+			}
 			return fmt.Errorf("validator %q exited %d: %s", desc, res.Status, tail(out, 1024))
 		}
 		log.Info("validated", fields...)
