@@ -101,8 +101,22 @@ func TestRunit(t *testing.T) {
 		t.Errorf("pid file %s after sv down: %v, want it removed", env.PidFile, err)
 	}
 	assertNothingLeft(t, env.ProxyEnv, 10*time.Second)
-	evs := parseEvents(runsv.Log())
-	t.Logf("runit: %d restarter log events", len(evs))
+	// The restarter's own account (its log is runsv's output): exit 1 after
+	// the crash, so runit starts over; exit 0 after sv down.
+	codes := map[int]int{}
+	for _, ev := range parseEvents(runsv.Log()) {
+		if ev.Msg == "exiting" {
+			rp, _ := ev.Raw["restarter_pid"].(float64)
+			c, _ := ev.Raw["code"].(float64)
+			codes[int(rp)] = int(c)
+		}
+	}
+	if c, ok := codes[pid0]; !ok || c != 1 {
+		t.Errorf("restarter %d (serving proxy crashed): exit code %d (logged: %v), want 1", pid0, c, ok)
+	}
+	if c, ok := codes[pid1]; !ok || c != 0 {
+		t.Errorf("restarter %d (sv down): exit code %d (logged: %v), want 0", pid1, c, ok)
+	}
 
 	// runsv itself exits on SIGTERM when its service is down.
 	if err := runsv.Signal(syscall.SIGTERM); err != nil {
