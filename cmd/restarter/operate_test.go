@@ -444,3 +444,35 @@ func TestWatch(t *testing.T) {
 		t.Fatalf("missing --watch path: exit %d, stderr %q; want 2 naming %s and no proxy started", code, m.stderr.String(), missing)
 	}
 }
+
+// --validate-cmd with placeholders, and --validate-timeout: a validator that
+// hangs is killed and the reload fails while the old generation serves.
+func TestValidateCmdTimeout(t *testing.T) {
+	t.Parallel()
+	r := startRestarter(t, nil, args(fast, []string{"--base-id", "5", "--validate-timeout", "500ms", "--validate-cmd",
+		`echo "checking {{epoch}} base {{base_id}} env $RESTART_EPOCH" >> "$FP_DIR/vlog"; test ! -e "$FP_DIR/slow" || exec sleep 30`}, proxyArgs())...)
+	runDir := filepath.Join(r.dir, "run")
+	r.waitReady(0)
+	if code, out, errs := cli(t, "reload", "--runtime-dir", runDir); code != 0 {
+		t.Fatalf("reload: exit %d, %q %q", code, out, errs)
+	}
+	g1 := r.waitStart(1, 1)
+	if err := os.WriteFile(filepath.Join(r.dir, "slow"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := cli(t, "reload", "--runtime-dir", runDir)
+	if code != 1 || !strings.Contains(errs, "still running after --validate-timeout 500ms") {
+		t.Fatalf("hung validator: exit %d, stderr %q; want 1 naming --validate-timeout", code, errs)
+	}
+	if !alive(g1.pid) || len(r.starts()) != 2 {
+		t.Fatalf("after the hung validator: epoch 1 alive %v, %d starts; want alive and 2", alive(g1.pid), len(r.starts()))
+	}
+	b, _ := os.ReadFile(filepath.Join(r.dir, "vlog"))
+	if string(b) != "checking 1 base 5 env 1\nchecking 2 base 5 env 2\n" {
+		t.Fatalf("validator log %q: want placeholders and RESTART_EPOCH of the new epoch", b)
+	}
+	r.signal(syscall.SIGTERM)
+	if code := r.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d, want 0", code)
+	}
+}
