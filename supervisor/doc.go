@@ -7,7 +7,7 @@
 //
 // One goroutine owns the generation state machine (starting, ready, draining,
 // exited). Other goroutines talk to it through Reload, RequestReload, Signal,
-// Stop and Status; state changes are reported to Config.OnEvent, which is where
+// Stop, Ping (a liveness round trip for a watchdog) and Status; state changes are reported to Config.OnEvent, which is where
 // systemd notifications (READY=1, RELOADING=1, STOPPING=1, STATUS=) belong.
 //
 // Reaping: the supervisor calls PR_SET_CHILD_SUBREAPER and one goroutine reaps
