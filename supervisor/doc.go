@@ -7,8 +7,9 @@
 //
 // One goroutine owns the generation state machine (starting, ready, draining,
 // exited). Other goroutines talk to it through Reload, RequestReload, Signal,
-// Stop, Ping (a liveness round trip for a watchdog) and Status; state changes are reported to Config.OnEvent, which is where
-// systemd notifications (READY=1, RELOADING=1, STOPPING=1, STATUS=) belong.
+// Stop, Ping (a liveness round trip for a watchdog) and Status; state
+// changes are reported to Config.OnEvent, which is where systemd
+// notifications (READY=1, RELOADING=1, STOPPING=1, STATUS=) belong.
 //
 // Reaping: the supervisor calls PR_SET_CHILD_SUBREAPER and one goroutine reaps
 // every child of the process with wait4(-1, WNOHANG) on SIGCHLD, routing the
