@@ -374,7 +374,8 @@ func TestSystemdWatchdogOtherPID(t *testing.T) {
 // is left behind.
 func TestReadyNotify(t *testing.T) {
 	t.Parallel()
-	r := startRestarter(t, []string{"FP_NOTIFY=300ms", "FP_NOTIFY_SKIP_ONCE_EPOCHS=1"},
+	ns := newNotifyServer(t) // systemd's: the generations must get ours instead
+	r := startRestarter(t, []string{"FP_NOTIFY=300ms", "FP_NOTIFY_SKIP_ONCE_EPOCHS=1", "NOTIFY_SOCKET=" + ns.path},
 		"--log-format", "json", "--ready=notify", "--ready-timeout", "2s", "--term-wait", "3s",
 		"--drain-time", "20s", "--parent-shutdown-time", "30s", "--", os.Args[0], "fakeproxy")
 	runDir := filepath.Join(r.dir, "run")
@@ -410,6 +411,15 @@ func TestReadyNotify(t *testing.T) {
 	}
 	if f := notifyFiles(); len(f) != 0 {
 		t.Fatalf("notify sockets left after exit: %q", f)
+	}
+	st := ns.states()
+	if len(st) != 6 || !strings.HasPrefix(st[0], "READY=1\nSTATUS=epoch 0 serving") || !strings.Contains(st[2], "ERRNO=") {
+		t.Errorf("systemd got %q: want READY, RELOADING, READY+ERRNO, RELOADING, READY, STOPPING", st)
+	}
+	for _, m := range ns.all() {
+		if strings.Contains(m, "fake proxy up") {
+			t.Errorf("a generation's READY=1 reached systemd's socket: %q", m)
+		}
 	}
 }
 
