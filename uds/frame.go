@@ -91,6 +91,14 @@ func (d *Decoder) Feed(dgram []byte) (msg []byte, ok bool, err error) {
 			}
 			return msg, ok, err
 		}
+		if need := len(d.buf) + len(dgram); need > cap(d.buf) {
+			// Double (append's growth for large slices is 1.25x, which
+			// copies a big message about five times over), but never past
+			// the message's size: at most twice what actually arrived.
+			nb := make([]byte, len(d.buf), min(max(2*cap(d.buf), need), d.want))
+			copy(nb, d.buf)
+			d.buf = nb
+		}
 		d.buf = append(d.buf, dgram...)
 		if len(d.buf) < d.want {
 			return nil, false, nil

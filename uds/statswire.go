@@ -100,102 +100,156 @@ func only(b []byte, want protowire.Number) ([]byte, error) {
 	return out, nil
 }
 
-// decodeStatsMessage decodes a HotRestartMessage that is exactly a stats
-// reply. errNotStats means it is something else; other errors mean bad bytes.
-func decodeStatsMessage(raw []byte) (Stats, error) {
+// statsBody returns the Stats message of a HotRestartMessage that is exactly
+// a stats reply. errNotStats means it is something else.
+func statsBody(raw []byte) ([]byte, error) {
 	reply, err := only(raw, 2)
 	if err != nil {
-		return Stats{}, err
+		return nil, err
 	}
-	b, err := only(reply, 3)
-	if err != nil {
-		return Stats{}, err
-	}
-	// About 45 bytes per entry for typical names: size the maps once.
-	guess := len(b) / 45 / 2
-	st := Stats{CounterDeltas: make(map[string]uint64, guess), Gauges: make(map[string]uint64, guess)}
+	return only(reply, 3)
+}
+
+// statsHeader is what scanStats learns besides the entries.
+type statsHeader struct {
+	mem, conns       uint64
+	counters, gauges int // entries of each map, duplicates included
+}
+
+// scanStats walks the Stats message b. With fn nil it validates everything
+// (as proto.Unmarshal would: tags, lengths, UTF-8 names) and counts the
+// entries; with fn set it also calls fn for every entry in wire order, with
+// the name as offsets into b. errNotStats means the message uses dynamics,
+// which the generic decoder handles. Callers validate with fn nil first so
+// that fn never sees part of a message that turns out to be bad.
+func scanStats(b []byte, fn func(start, end int, v uint64, gauge bool)) (statsHeader, error) {
+	var h statsHeader
+	all := len(b)
 	for len(b) > 0 {
 		num, typ, n := consumeTag(b)
 		if n < 0 {
-			return Stats{}, protowire.ParseError(n)
+			return h, protowire.ParseError(n)
 		}
 		b = b[n:]
 		switch {
 		case (num == 1 || num == 2) && typ == protowire.VarintType:
 			v, n := protowire.ConsumeVarint(b)
 			if n < 0 {
-				return Stats{}, protowire.ParseError(n)
+				return h, protowire.ParseError(n)
 			}
 			b = b[n:]
 			if num == 1 {
-				st.MemoryAllocated = v
+				h.mem = v
 			} else {
-				st.NumConnections = v
+				h.conns = v
 			}
 		case (num == 3 || num == 4) && typ == protowire.BytesType:
 			e, n := protowire.ConsumeBytes(b)
 			if n < 0 {
-				return Stats{}, protowire.ParseError(n)
+				return h, protowire.ParseError(n)
 			}
+			at := all - len(b) + (n - len(e)) // offset of e in the message
 			b = b[n:]
-			k, v, err := decodeMapEntry(e)
+			ks, ke, v, err := decodeMapEntry(e, fn == nil)
 			if err != nil {
-				return Stats{}, err
+				return h, err
 			}
 			if num == 3 {
-				st.CounterDeltas[k] = v
+				h.counters++
 			} else {
-				st.Gauges[k] = v
+				h.gauges++
+			}
+			if fn != nil {
+				fn(at+ks, at+ke, v, num == 4)
 			}
 		case num == 5:
 			// dynamics (Envoy's dynamic stat-name spans): rare, nested;
 			// leave it to the generic decoder.
-			return Stats{}, errNotStats
+			return h, errNotStats
 		default:
 			n := protowire.ConsumeFieldValue(num, typ, b)
 			if n < 0 {
-				return Stats{}, protowire.ParseError(n)
+				return h, protowire.ParseError(n)
 			}
 			b = b[n:]
 		}
 	}
+	return h, nil
+}
+
+// decodeStatsMessage decodes a HotRestartMessage that is exactly a stats
+// reply. errNotStats means it is something else; other errors mean bad bytes.
+//
+// It validates and counts first, so each map is allocated once at its size,
+// and it converts the whole message to one string whose substrings are the
+// names: one allocation instead of one per stat. The maps' keys keep that
+// string alive (about 20% more than the names themselves).
+func decodeStatsMessage(raw []byte) (Stats, error) {
+	b, err := statsBody(raw)
+	if err != nil {
+		return Stats{}, err
+	}
+	h, err := scanStats(b, nil)
+	if err != nil {
+		return Stats{}, err
+	}
+	st := Stats{
+		MemoryAllocated: h.mem,
+		NumConnections:  h.conns,
+		CounterDeltas:   make(map[string]uint64, h.counters),
+		Gauges:          make(map[string]uint64, h.gauges),
+	}
+	if h.counters+h.gauges == 0 {
+		return st, nil
+	}
+	names := string(b)
+	scanStats(b, func(start, end int, v uint64, gauge bool) {
+		if gauge {
+			st.Gauges[names[start:end]] = v
+		} else {
+			st.CounterDeltas[names[start:end]] = v
+		}
+	})
 	return st, nil
 }
 
-func decodeMapEntry(e []byte) (string, uint64, error) {
-	var key []byte
-	var val uint64
+// decodeMapEntry returns the key of a map<string, uint64> entry as offsets
+// into e, and its value. check validates the key as UTF-8.
+func decodeMapEntry(e []byte, check bool) (start, end int, val uint64, err error) {
+	orig, all := e, len(e)
 	for len(e) > 0 {
 		num, typ, n := consumeTag(e)
 		if n < 0 {
-			return "", 0, protowire.ParseError(n)
+			return 0, 0, 0, protowire.ParseError(n)
 		}
 		e = e[n:]
 		switch {
 		case num == 1 && typ == protowire.BytesType:
 			k, n := protowire.ConsumeBytes(e)
 			if n < 0 {
-				return "", 0, protowire.ParseError(n)
+				return 0, 0, 0, protowire.ParseError(n)
 			}
-			key, e = k, e[n:]
+			start = all - len(e) + (n - len(k))
+			end = start + len(k)
+			e = e[n:]
 		case num == 2 && typ == protowire.VarintType:
 			v, n := protowire.ConsumeVarint(e)
 			if n < 0 {
-				return "", 0, protowire.ParseError(n)
+				return 0, 0, 0, protowire.ParseError(n)
 			}
 			val, e = v, e[n:]
 		default:
 			n := protowire.ConsumeFieldValue(num, typ, e)
 			if n < 0 {
-				return "", 0, protowire.ParseError(n)
+				return 0, 0, 0, protowire.ParseError(n)
 			}
 			e = e[n:]
 		}
 	}
-	if !utf8.Valid(key) {
-		return "", 0, fmt.Errorf("stat name is not valid UTF-8: %q", key)
+	if check && !utf8.Valid(orig[start:end]) {
+		return 0, 0, 0, fmt.Errorf("stat name is not valid UTF-8: %q", orig[start:end])
 	}
-	return string(key), val, nil
+	return start, end, val, nil
 }
 
 // consumeTag is protowire.ConsumeTag that also rejects field numbers beyond
