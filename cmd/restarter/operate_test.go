@@ -395,6 +395,14 @@ func TestReadyNotify(t *testing.T) {
 		return nil
 	})
 
+	fds := func() int {
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", r.pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	fds0 := fds()
 	code, _, errs := cli(t, "reload", "--runtime-dir", runDir)
 	if code != 1 || !strings.Contains(errs, "not ready within 2s") || !strings.Contains(errs, "no READY=1") {
 		t.Fatalf("silent generation: reload exit %d, stderr %q; want 1, not ready", code, errs)
@@ -405,6 +413,12 @@ func TestReadyNotify(t *testing.T) {
 	if code, out, errs := cli(t, "reload", "--runtime-dir", runDir); code != 0 {
 		t.Fatalf("notifying generation: reload exit %d, %q %q", code, out, errs)
 	}
+	waitFor(t, 5*time.Second, func() error {
+		if n := fds(); n != fds0 {
+			return fmt.Errorf("restarter has %d open fds after two reloads, had %d before", n, fds0)
+		}
+		return nil
+	})
 	r.signal(syscall.SIGTERM)
 	if code := r.wait(10 * time.Second); code != 0 {
 		t.Fatalf("exit %d, want 0", code)
