@@ -500,3 +500,36 @@ func TestValidateCmdTimeout(t *testing.T) {
 		t.Fatalf("exit %d, want 0", code)
 	}
 }
+
+// --watch on a file of a Kubernetes-style ConfigMap mount: the kubelet's
+// atomic "..data" symlink swap is one reload.
+func TestWatchConfigMapSwap(t *testing.T) {
+	t.Parallel()
+	mnt := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Mkdir(filepath.Join(mnt, "..v1"), 0o755))
+	must(os.WriteFile(filepath.Join(mnt, "..v1", "envoy.yaml"), []byte("v1\n"), 0o644))
+	must(os.Symlink("..v1", filepath.Join(mnt, "..data")))
+	must(os.Symlink("..data/envoy.yaml", filepath.Join(mnt, "envoy.yaml")))
+	r := startRestarter(t, nil, args(fast, []string{"--watch", filepath.Join(mnt, "envoy.yaml"), "--watch-debounce", "200ms"}, proxyArgs())...)
+	r.waitReady(0)
+
+	must(os.Mkdir(filepath.Join(mnt, "..v2"), 0o755))
+	must(os.WriteFile(filepath.Join(mnt, "..v2", "envoy.yaml"), []byte("v2\n"), 0o644))
+	must(os.Symlink("..v2", filepath.Join(mnt, "..data_tmp")))
+	must(os.Rename(filepath.Join(mnt, "..data_tmp"), filepath.Join(mnt, "..data")))
+	must(os.RemoveAll(filepath.Join(mnt, "..v1")))
+	r.waitReady(1)
+	r.signal(syscall.SIGTERM)
+	if code := r.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d, want 0", code)
+	}
+	if n := r.countLog(`"msg":"watched path changed: reload requested"`); n != 1 {
+		t.Fatalf("%d watch reloads for one ConfigMap swap, want 1", n)
+	}
+}
