@@ -12,17 +12,20 @@ trap 'kill $RPID 2>/dev/null || true; wait $RPID 2>/dev/null || true; rm -rf "$R
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-say "starting: restarter --envoy ... -- testproxy (epoch 0)"
+LOG="$RUN/restarter.log"
+echo "body: hello from the demo" >"$RUN/proxy.conf"
+say "starting: restarter --envoy ... -- testproxy (epoch 0); logs in $LOG (DEMO_LOG=1 to see them here)"
+if [ -n "${DEMO_LOG:-}" ]; then LOG=/dev/stderr; fi
 "$BIN/restarter" --envoy --runtime-dir "$RUN" --pid-file "$RUN/restarter.pid" \
   --drain-time 2s --parent-shutdown-time 4s --shutdown-grace 2s --term-wait 5s \
   --ready-envoy-admin "127.0.0.1:$ADMIN" --ready-timeout 20s --name demo \
   -- "$BIN/testproxy" --listen "127.0.0.1:$PORT" --admin-address "127.0.0.1:$ADMIN" \
-     --socket-path "@restarter_demo_$$" &
+     --socket-path "@restarter_demo_$$" --config "$RUN/proxy.conf" 2>>"$LOG" &
 RPID=$!
 
 ready() { curl -fsS "http://127.0.0.1:$ADMIN/server_info" 2>/dev/null | grep -q '"LIVE"'; }
 for _ in $(seq 100); do ready && break; sleep 0.1; done
-ready || { echo "the proxy did not come up"; exit 1; }
+ready || { echo "the proxy did not come up"; cat "$LOG"; exit 1; }
 curl -fsS "http://127.0.0.1:$PORT/"; echo
 
 # Steady traffic in the background while we reload: any failure is printed.
@@ -32,23 +35,33 @@ curl -fsS "http://127.0.0.1:$PORT/"; echo
   done; echo "traffic: $n requests, $fails failed" ) &
 TPID=$!
 
-for i in 1 2 3; do
-  sleep 2
-  say "reload $i: kill -HUP $RPID"
-  kill -HUP "$RPID"
-  for _ in $(seq 100); do
-    curl -fsS "http://127.0.0.1:$ADMIN/server_info" 2>/dev/null | grep -q "\"restart_epoch\": *\"\?$i\b" && break
-    sleep 0.1
-  done
-  curl -fsS "http://127.0.0.1:$PORT/"; echo
+sleep 1
+say "reload 1: kill -HUP $RPID (what runit, s6 and systemd send)"
+kill -HUP "$RPID"
+for _ in $(seq 100); do
+  "$BIN/restarter" status --runtime-dir "$RUN" | grep -q '^last reload: ok, epoch 1' && break
+  sleep 0.1
 done
-wait $TPID
+"$BIN/restarter" status --runtime-dir "$RUN"
 
-say "restarter status"
-"$BIN/restarter" status --runtime-dir "$RUN" 2>/dev/null || true
+sleep 1
+say "reload 2: restarter reload (waits, and says whether it worked)"
+"$BIN/restarter" reload --runtime-dir "$RUN" && echo "reload: exit 0"
+curl -fsS "http://127.0.0.1:$PORT/"; echo
+
+sleep 1
+say "reload 3 with a broken config: refused, the running generation keeps serving"
+echo "fail: true" >"$RUN/proxy.conf"
+"$BIN/restarter" reload --runtime-dir "$RUN" || echo "reload: exit $? (as it should)"
+curl -fsS "http://127.0.0.1:$PORT/"; echo
+echo "body: hello again" >"$RUN/proxy.conf"
+"$BIN/restarter" status --runtime-dir "$RUN"
+wait $TPID
 say "request counter carried across generations (stats handoff)"
 curl -fsS "http://127.0.0.1:$ADMIN/stats" | grep -E '^(http\.requests|server\.hot_restart_generation)' || true
 
 say "stopping: kill -TERM $RPID"
 kill -TERM "$RPID"
 wait "$RPID" && echo "restarter exited 0"
+say "what the restarter logged"
+grep -E 'INFO|WARN|ERROR' "$LOG" | grep -vE 'control: request' | cut -c1-160 || true
