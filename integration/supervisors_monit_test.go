@@ -45,8 +45,8 @@ func parseMonitStatus(out string) monitStatus {
 // noticed and monit starts it again at epoch 0, and `monit stop` stops every
 // generation cleanly.
 func TestMonit(t *testing.T) {
-	tools := requireTools(t, "monit", "monit", "setsid")
-	monitBin, setsidBin := tools[0], tools[1]
+	monitBin := requireTools(t, "monit", "monit")[0]
+	setsidBin := requireTools(t, "util-linux", "setsid")[0]
 	env := supervisedEnv(t)
 	dir := t.TempDir()
 	cleanupLeftovers(t, env.ProxyEnv, dir, monitBin)
@@ -182,15 +182,22 @@ check process testproxy with pidfile %[2]s
 	t.Logf("monit: restarter pid %d killed, monit started pid %d (%d start attempts), epoch 0 serving %v later; status %s",
 		pid0, pid1, restarts()-r0, time.Since(killed).Round(10*time.Millisecond), st.Status)
 
-	// monit stop: the stop program (restarter stop) waits for the restarter.
+	// monit stop: the stop program (restarter stop) must return only once the
+	// restarter is gone, its pid file removed and its base id lock released:
+	// monit's "restart" runs the start program right after, and a restarter
+	// started while the old one still holds the base id exits 2.
 	runTool(t, monitBin, "-c", rc, "stop", "testproxy")
+	pidFileLeft := func() bool { _, err := os.Stat(env.PidFile); return !os.IsNotExist(err) }
+	if alive(pid1) || pidFileLeft() || lockHeld(filepath.Join(env.RuntimeDir, fmt.Sprintf("base-id-%d.lock", env.BaseID))) {
+		t.Errorf("`restarter stop` (monit's stop program) returned while the restarter was not gone yet: alive %v, pid file left %v", alive(pid1), pidFileLeft())
+	}
 	waitProxies(t, env.ProxyEnv, 0, 10*time.Second)
-	if alive(pid1) {
-		t.Errorf("restarter pid %d alive after monit stop", pid1)
-	}
-	if _, err := os.Stat(env.PidFile); !os.IsNotExist(err) {
-		t.Errorf("pid file %s after monit stop: %v, want it removed", env.PidFile, err)
-	}
+	waitFor(t, 10*time.Second, func() error {
+		if alive(pid1) || pidFileLeft() {
+			return fmt.Errorf("after monit stop: restarter %d alive %v, pid file %s left %v", pid1, alive(pid1), env.PidFile, pidFileLeft())
+		}
+		return nil
+	})
 	assertNothingLeft(t, env.ProxyEnv, 10*time.Second)
 
 	if err := monit.Signal(syscall.SIGTERM); err != nil {
