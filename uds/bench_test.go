@@ -207,3 +207,82 @@ func BenchmarkStatsCodec(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStatsHandoffStore is the handoff a server does: the parent's
+// Store encodes straight into the reply (ParentHandler.StatsTo with
+// Store.ExportTo) and the child reads it straight into its Store
+// (Child.StatsInto), N stats (half counters, each with a delta, half
+// gauges, the names of BenchmarkStatsHandoff), compared with raw datagram
+// transfer of the same bytes in the same run. child=empty imports into a
+// new store (every stat created); child=same into a store that already has
+// the names, made in the same order (a child started from the same config).
+func BenchmarkStatsHandoffStore(b *testing.B) {
+	for _, n := range []int{10_000, 100_000, 1_000_000} {
+		for _, mode := range []string{"empty", "same"} {
+			b.Run(fmt.Sprintf("stats=%d/child=%s", n, mode), func(b *testing.B) {
+				names := make([]string, n)
+				ps := NewStore()
+				var counters []*Counter
+				for i := range names {
+					names[i] = fmt.Sprintf("cluster.service_%07d.upstream_rq_total", i)
+					if i%2 == 0 {
+						counters = append(counters, ps.Counter(names[i]))
+					} else {
+						ps.Gauge(names[i], GaugeAccumulate).Set(uint64(i))
+					}
+				}
+				grow := func() {
+					for i, c := range counters {
+						c.Add(uint64(2*i + 1))
+					}
+				}
+				newChild := func() *Store {
+					s := NewStore()
+					if mode == "same" {
+						for i, name := range names {
+							if i%2 == 0 {
+								s.Counter(name)
+							} else {
+								s.Gauge(name, GaugeAccumulate)
+							}
+						}
+					}
+					return s
+				}
+				var e StatsEncoder
+				e.reset(nil, 0)
+				grow()
+				ps.ExportTo(&e)
+				wire := len(e.finish())
+				_, c, _ := startPair(b, ParentHandler{StatsTo: ps.ExportTo})
+				ctx := context.Background()
+				cs := newChild()
+				var ours time.Duration
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					grow()
+					if mode == "empty" {
+						cs = newChild()
+					}
+					b.StartTimer()
+					start := time.Now()
+					got, err := c.StatsInto(ctx, cs)
+					ours += time.Since(start)
+					if err != nil || got.Counters+got.Gauges != n {
+						b.Fatal(got, err)
+					}
+				}
+				b.StopTimer()
+				var floor time.Duration
+				for i := 0; i < b.N; i++ {
+					floor += floorBytes(b, wire)
+				}
+				b.SetBytes(int64(wire))
+				b.ReportMetric(float64(ours.Nanoseconds())/float64(b.N)/1e6, "ms/handoff")
+				b.ReportMetric(float64(floor.Nanoseconds())/float64(b.N)/1e6, "floor-ms")
+				b.ReportMetric(float64(ours)/float64(floor), "x-floor")
+			})
+		}
+	}
+}

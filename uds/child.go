@@ -138,6 +138,58 @@ func (c *Child) Stats(ctx context.Context) (Stats, error) {
 	return out, err
 }
 
+// StatsImport describes a stats reply that StatsInto imported.
+type StatsImport struct {
+	MemoryAllocated uint64
+	NumConnections  uint64
+	Counters        int // counter_deltas entries
+	Gauges          int // gauges entries
+}
+
+// StatsInto pulls the parent's stats like Stats and imports them into s
+// like Store.Import, reading the reply straight into the store without
+// building maps: several times faster for many stats, and fastest when the
+// parent's names come in the order s created them. The reply is checked
+// whole before anything is imported, so a bad reply changes nothing.
+func (c *Child) StatsInto(ctx context.Context, s *Store) (StatsImport, error) {
+	req := &pbRequest{Request: &pbRequest_Stats{Stats: &hotrestartpb.HotRestartMessage_Request_Stats{}}}
+	var out StatsImport
+	fast := func(raw []byte) (bool, error) {
+		b, err := statsBody(raw)
+		if errors.Is(err, errNotStats) {
+			return false, nil
+		}
+		if err != nil {
+			return true, err
+		}
+		h, err := scanStats(b, nil)
+		if errors.Is(err, errNotStats) {
+			return false, nil
+		}
+		if err != nil {
+			return true, err
+		}
+		s.importWire(b, h)
+		out = StatsImport{MemoryAllocated: h.mem, NumConnections: h.conns, Counters: h.counters, Gauges: h.gauges}
+		return true, nil
+	}
+	err := c.roundTripFast(ctx, req, fast, func(r *pbReply, _ []int) (bool, error) {
+		st, ok := r.Reply.(*pbReply_Stats)
+		if !ok {
+			return false, nil
+		}
+		s.Import(Stats{CounterDeltas: st.Stats.GetCounterDeltas(), Gauges: st.Stats.GetGauges()})
+		out = StatsImport{
+			MemoryAllocated: st.Stats.GetMemoryAllocated(),
+			NumConnections:  st.Stats.GetNumConnections(),
+			Counters:        len(st.Stats.GetCounterDeltas()),
+			Gauges:          len(st.Stats.GetGauges()),
+		}
+		return true, nil
+	})
+	return out, err
+}
+
 // DrainParentListeners tells the parent to drain its listeners. Like Envoy's
 // protocol, there is no reply.
 func (c *Child) DrainParentListeners(ctx context.Context) error {

@@ -59,13 +59,13 @@ func NewDecoder(max int) *Decoder {
 // InProgress reports whether part of a message has arrived.
 func (d *Decoder) InProgress() bool { return d.want != 0 }
 
-// Reset drops any partly assembled message.
+// Reset drops any partly assembled message. The buffer is kept: the next
+// big message (a child pulls stats every flush) then reuses it instead of
+// allocating and copying its way up again. It never exceeds the largest
+// message that actually arrived.
 func (d *Decoder) Reset() {
 	d.want = 0
 	d.buf = d.buf[:0]
-	if cap(d.buf) > 4<<20 {
-		d.buf = nil // do not pin a large message's buffer
-	}
 }
 
 // Feed adds one datagram. When it completes a message, Feed returns its

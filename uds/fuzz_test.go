@@ -61,7 +61,14 @@ func FuzzDispatch(f *testing.F) {
 			if !ok {
 				continue
 			}
-			reply, file := p.dispatch(raw)
+			reply, wire, file := p.dispatch(raw)
+			if wire != nil {
+				var m pbMsg
+				if reply != nil || file != nil || proto.Unmarshal(wire[headerLen:], &m) != nil || m.GetReply().GetStats() == nil {
+					t.Fatalf("bad stats reply in wire form: %x", wire)
+				}
+				continue
+			}
 			if reply == nil {
 				continue
 			}

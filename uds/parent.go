@@ -38,7 +38,9 @@ type ShutdownAdminReply struct {
 // ParentHandler holds the callbacks a Parent runs for its child's requests,
 // one at a time on the Parent's goroutine. Nil callbacks: PassListenSocket
 // falls back to Listeners (if set), else the reply carries fd -1; the others
-// are no-ops or zero replies. The Parent does not close files returned by
+// are no-ops or zero replies. StatsTo, when set, is used instead of Stats: it
+// writes the reply directly (for example with Store.ExportTo), which for
+// many stats is several times faster than building maps. The Parent does not close files returned by
 // PassListenSocket. A callback must not call Parent.Close (Close waits for
 // the goroutine running the callback); start a goroutine for that.
 type ParentHandler struct {
@@ -46,6 +48,7 @@ type ParentHandler struct {
 	PassListenSocket func(address string, worker uint32) (*os.File, bool)
 	ShutdownAdmin    func() ShutdownAdminReply
 	Stats            func() Stats
+	StatsTo          func(e *StatsEncoder)
 	DrainListeners   func()
 	Terminate        func()
 }
@@ -56,6 +59,9 @@ type Parent struct {
 	h         ParentHandler
 	ep        *endpoint
 	childAddr *net.UnixAddr
+	enc       StatsEncoder
+	statsBuf  []byte // storage of the last stats reply
+	lastStats int    // its bytes
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -137,28 +143,29 @@ func (p *Parent) handleDatagram(data []byte, fds []int) {
 	if !ok {
 		return
 	}
-	reply, f := p.dispatch(raw)
-	if reply == nil {
+	reply, wire, f := p.dispatch(raw)
+	if reply == nil && wire == nil {
 		return
 	}
-	if err := p.send(reply, f); err != nil {
+	if err := p.send(reply, wire, f); err != nil {
 		p.ep.log.Warn("could not reply to the child", zap.Error(err))
 	}
 }
 
 // dispatch decodes one request and runs its callback. It returns the reply
-// (nil when the request has none) and the file whose fd travels with it.
-func (p *Parent) dispatch(raw []byte) (*pbMsg, *os.File) {
+// (nil when the request has none) and the file whose fd travels with it, or
+// for stats the reply already in wire form (framed, in p.statsBuf's storage).
+func (p *Parent) dispatch(raw []byte) (*pbMsg, []byte, *os.File) {
 	msg := &p.ep.msg
 	proto.Reset(msg)
 	if err := proto.Unmarshal(raw, msg); err != nil {
 		p.ep.log.Warn("dropped an undecodable HotRestartMessage", zap.Int("bytes", len(raw)), zap.Error(err))
-		return nil, nil
+		return nil, nil, nil
 	}
 	req := msg.GetRequest()
 	if req == nil {
 		p.ep.log.Warn("child sent something other than a request; answering didnt_recognize_your_last_message")
-		return notRecognized(), nil
+		return notRecognized(), nil, nil
 	}
 	switch r := req.Request.(type) {
 	case *pbRequest_PassListenSocket:
@@ -181,7 +188,7 @@ func (p *Parent) dispatch(raw []byte) (*pbMsg, *os.File) {
 		p.ep.log.Debug("pass_listen_socket", zap.String("address", addr), zap.Uint32("worker", worker), zap.Int32("fd", fd))
 		return &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Reply_{Reply: &pbReply{
 			Reply: &pbReply_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Reply_PassListenSocket{Fd: fd}},
-		}}}, f
+		}}}, nil, f
 	case *pbRequest_ShutdownAdmin:
 		var sa ShutdownAdminReply
 		if p.h.ShutdownAdmin != nil {
@@ -192,29 +199,35 @@ func (p *Parent) dispatch(raw []byte) (*pbMsg, *os.File) {
 				OriginalStartTimeUnixSeconds: sa.OriginalStartTimeUnixSeconds,
 				EnableReusePortDefault:       sa.EnableReusePortDefault,
 			}},
-		}}}, nil
+		}}}, nil, nil
 	case *pbRequest_Stats:
-		var st Stats
-		if p.h.Stats != nil {
-			st = p.h.Stats()
+		// The buffer is kept for the next pull (a child pulls every stats
+		// flush), sized from the last reply with some room to grow: a big
+		// reply then costs no allocation, and no garbage collection.
+		e := &p.enc
+		e.reset(p.statsBuf, p.lastStats+p.lastStats/8)
+		if p.h.StatsTo != nil {
+			p.h.StatsTo(e)
+		} else if p.h.Stats != nil {
+			e.add(p.h.Stats())
 		}
-		return &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Reply_{Reply: &pbReply{
-			Reply: &pbReply_Stats{Stats: statsPB(st)},
-		}}}, nil
+		wire := e.finish()
+		p.statsBuf, p.lastStats = e.b[:0], len(wire)
+		return nil, wire, nil
 	case *pbRequest_DrainListeners:
 		if p.h.DrainListeners != nil {
 			p.h.DrainListeners()
 		}
-		return nil, nil // Envoy does not answer drain
+		return nil, nil, nil // Envoy does not answer drain
 	case *pbRequest_Terminate:
 		p.ep.log.Info("child asked us to terminate")
 		if p.h.Terminate != nil {
 			p.h.Terminate()
 		}
-		return nil, nil // Envoy does not answer terminate
+		return nil, nil, nil // Envoy does not answer terminate
 	default:
 		p.ep.log.Warn("child sent an unfamiliar request; answering didnt_recognize_your_last_message")
-		return notRecognized(), nil
+		return notRecognized(), nil, nil
 	}
 }
 
@@ -231,20 +244,14 @@ type (
 
 func notRecognized() *pbMsg { return &pbMsg{DidntRecognizeYourLastMessage: true} }
 
-// send writes reply (with f's fd, if f is not nil) to the child socket,
-// bounded by cfg.Timeout.
-func (p *Parent) send(reply *pbMsg, f *os.File) error {
-	var wire []byte
+// send writes reply, or wire when reply is nil (with f's fd, if f is not
+// nil), to the child socket, bounded by cfg.Timeout.
+func (p *Parent) send(reply *pbMsg, wire []byte, f *os.File) error {
 	var err error
-	if sr, ok := reply.GetReply().GetReply().(*pbReply_Stats); ok {
-		wire = appendStatsMessage(p.ep.wbuf, Stats{
-			MemoryAllocated: sr.Stats.MemoryAllocated,
-			NumConnections:  sr.Stats.NumConnections,
-			CounterDeltas:   sr.Stats.CounterDeltas,
-			Gauges:          sr.Stats.Gauges,
-		})
-	} else if wire, err = appendMessage(p.ep.wbuf, reply); err != nil {
-		return err
+	if reply != nil {
+		if wire, err = appendMessage(p.ep.wbuf, reply); err != nil {
+			return err
+		}
 	}
 	if cap(wire) <= 1<<20 {
 		p.ep.wbuf = wire[:0]

@@ -17,55 +17,99 @@ import (
 // and proto.Unmarshal): HotRestartMessage{reply(2): Reply{stats(3): Stats{
 // memory_allocated(1), num_connections(2), counter_deltas(3), gauges(4)}}}.
 
-func mapEntrySize(k string, v uint64) int {
-	return 1 + protowire.SizeBytes(len(k)) + 1 + protowire.SizeVarint(v)
+// prefixRoom is the most the frame header, the two enclosing message
+// headers (tag and varint length for reply and for stats) and the two
+// scalar fields of Stats can take. Entries are written after it; the rest
+// is filled in, right before them, at the end.
+const prefixRoom = headerLen + 4*(1+binary.MaxVarintLen64)
+
+// StatsEncoder writes a stats reply (Envoy's HotRestartMessage.Reply.Stats)
+// directly in wire form, one stat at a time, with no maps in between. A
+// Parent hands one to ParentHandler.StatsTo; Store.ExportTo fills it.
+type StatsEncoder struct {
+	b          []byte
+	mem, conns uint64
 }
 
-// prefixRoom is the most the frame header and the two enclosing message
-// headers can take: 8-byte length, then tag and varint length for reply and
-// for stats.
-const prefixRoom = headerLen + 2*(1+binary.MaxVarintLen64)
-
-func appendStatsMap(b []byte, field protowire.Number, m map[string]uint64) []byte {
-	for k, v := range m {
-		b = protowire.AppendTag(b, field, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(mapEntrySize(k, v)))
-		b = protowire.AppendTag(b, 1, protowire.BytesType)
-		b = protowire.AppendString(b, k)
-		b = protowire.AppendTag(b, 2, protowire.VarintType)
-		b = protowire.AppendVarint(b, v)
+// reset starts a message in buf's storage, growing it to about est bytes.
+func (e *StatsEncoder) reset(buf []byte, est int) {
+	if cap(buf) < prefixRoom+est {
+		buf = make([]byte, 0, prefixRoom+est)
 	}
-	return b
+	*e = StatsEncoder{b: buf[:prefixRoom]}
 }
 
-// appendStatsMessage returns the framed wire form of a stats reply, built in
-// buf's storage when it is large enough. It walks the maps once: the body is
-// written after room for the headers, which are filled in at the end.
-func appendStatsMessage(buf []byte, st Stats) []byte {
-	if est := prefixRoom + 24 + 50*(len(st.CounterDeltas)+len(st.Gauges)); cap(buf) < prefixRoom {
-		buf = make([]byte, 0, est)
+// SetMemoryAllocated sets the memory_allocated field.
+func (e *StatsEncoder) SetMemoryAllocated(v uint64) { e.mem = v }
+
+// SetNumConnections sets the num_connections field.
+func (e *StatsEncoder) SetNumConnections(v uint64) { e.conns = v }
+
+// Counter adds a counter_deltas entry: delta is the counter's growth since
+// the previous pull. Each name should appear once per message.
+func (e *StatsEncoder) Counter(name string, delta uint64) { e.entry(3, name, delta) }
+
+// Gauge adds a gauges entry. Each name should appear once per message.
+func (e *StatsEncoder) Gauge(name string, value uint64) { e.entry(4, name, value) }
+
+func (e *StatsEncoder) entry(field protowire.Number, k string, v uint64) {
+	b := protowire.AppendTag(e.b, field, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(1+protowire.SizeBytes(len(k))+1+protowire.SizeVarint(v)))
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendString(b, k)
+	b = protowire.AppendTag(b, 2, protowire.VarintType)
+	e.b = protowire.AppendVarint(b, v)
+}
+
+// finish returns the framed message: memory_allocated and num_connections
+// (when not zero) first, then the entries, as proto.Marshal orders them.
+func (e *StatsEncoder) finish() []byte {
+	var f [2 * (1 + binary.MaxVarintLen64)]byte
+	fields := f[:0]
+	if e.mem != 0 {
+		fields = protowire.AppendTag(fields, 1, protowire.VarintType)
+		fields = protowire.AppendVarint(fields, e.mem)
 	}
-	b := buf[:prefixRoom]
-	if st.MemoryAllocated != 0 {
-		b = protowire.AppendTag(b, 1, protowire.VarintType)
-		b = protowire.AppendVarint(b, st.MemoryAllocated)
+	if e.conns != 0 {
+		fields = protowire.AppendTag(fields, 2, protowire.VarintType)
+		fields = protowire.AppendVarint(fields, e.conns)
 	}
-	if st.NumConnections != 0 {
-		b = protowire.AppendTag(b, 2, protowire.VarintType)
-		b = protowire.AppendVarint(b, st.NumConnections)
-	}
-	b = appendStatsMap(b, 3, st.CounterDeltas)
-	b = appendStatsMap(b, 4, st.Gauges)
-	stats := len(b) - prefixRoom
+	b := e.b
+	start := prefixRoom - len(fields)
+	copy(b[start:], fields)
+	stats := len(b) - start
 	reply := 1 + protowire.SizeBytes(stats)
 	top := 1 + protowire.SizeBytes(reply)
-	off := prefixRoom - (headerLen + top - stats)
+	off := start - (headerLen + top - stats)
 	h := binary.BigEndian.AppendUint64(b[off:off], uint64(top))
 	h = protowire.AppendTag(h, 2, protowire.BytesType)
 	h = protowire.AppendVarint(h, uint64(reply))
 	h = protowire.AppendTag(h, 3, protowire.BytesType)
 	protowire.AppendVarint(h, uint64(stats))
 	return b[off:]
+}
+
+// appendStatsMessage returns the framed wire form of a stats reply, built in
+// buf's storage when it is large enough.
+func appendStatsMessage(buf []byte, st Stats) []byte {
+	var e StatsEncoder
+	e.reset(buf, 0)
+	e.add(st)
+	return e.finish()
+}
+
+// add writes st's fields and entries.
+func (e *StatsEncoder) add(st Stats) {
+	if need := len(e.b) + 24 + 50*(len(st.CounterDeltas)+len(st.Gauges)); cap(e.b) < need {
+		e.b = append(make([]byte, 0, need), e.b...)
+	}
+	e.mem, e.conns = st.MemoryAllocated, st.NumConnections
+	for k, v := range st.CounterDeltas {
+		e.Counter(k, v)
+	}
+	for k, v := range st.Gauges {
+		e.Gauge(k, v)
+	}
 }
 
 var errNotStats = errors.New("not a plain stats reply")

@@ -61,7 +61,10 @@ func TestStatsWireMatchesProto(t *testing.T) {
 // FuzzStatsDecode: our stats decoder accepts what proto accepts as a stats
 // reply, agrees with it, and never panics.
 func FuzzStatsDecode(f *testing.F) {
-	for _, st := range []Stats{{CounterDeltas: map[string]uint64{"a": 1}, Gauges: map[string]uint64{"g": 2}, MemoryAllocated: 3}} {
+	for _, st := range []Stats{
+		{CounterDeltas: map[string]uint64{"a": 1}, Gauges: map[string]uint64{"g": 2}, MemoryAllocated: 3},
+		{CounterDeltas: map[string]uint64{"a": 1, "": 2}, Gauges: map[string]uint64{"a": 2, "h\u00e9": 1 << 63}, NumConnections: 9},
+	} {
 		f.Add(appendStatsMessage(nil, st)[headerLen:])
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -79,6 +82,23 @@ func FuzzStatsDecode(f *testing.F) {
 		}
 		if !reflect.DeepEqual(got.CounterDeltas, nonNil(ps.CounterDeltas)) || !reflect.DeepEqual(got.Gauges, nonNil(ps.Gauges)) || got.MemoryAllocated != ps.MemoryAllocated {
 			t.Fatalf("disagree with proto: %+v vs %v", got, ps)
+		}
+		// The streaming import agrees with Import of the decoded maps (when
+		// no name repeats: then it adds every delta, by design).
+		body, _ := statsBody(b)
+		h, err := scanStats(body, nil)
+		if err != nil {
+			t.Fatalf("decoded but scan fails: %v", err)
+		}
+		if h.counters == len(got.CounterDeltas) && h.gauges == len(got.Gauges) {
+			a, w := NewStore(), NewStore()
+			a.Counter("a").Inc()
+			w.Counter("a").Inc()
+			a.Import(got)
+			w.importWire(body, h)
+			if !reflect.DeepEqual(a.Snapshot(), w.Snapshot()) {
+				t.Fatalf("importWire %v, Import %v", w.Snapshot(), a.Snapshot())
+			}
 		}
 	})
 }

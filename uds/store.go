@@ -3,6 +3,7 @@ package uds
 import (
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // GaugeImport says what a child does with a parent's value of a gauge.
@@ -27,12 +28,20 @@ type Store struct {
 	mu       sync.RWMutex
 	counters map[string]*Counter
 	gauges   map[string]*Gauge
+	// The same stats in creation order: Export walks them in memory order
+	// rather than in a map's random order, and an import whose names come
+	// in the order this store made them (a parent built from the same
+	// config) finds them here without touching the maps.
+	counterList []*Counter
+	gaugeList   []*Gauge
 }
 
 // Counter is a monotonic counter.
 type Counter struct {
 	v        atomic.Uint64 // own increments plus imported deltas
 	exported uint64        // value at the last Export, under Store.mu
+	name     string
+	idx      int // in Store.counterList
 }
 
 // Inc adds one.
@@ -50,6 +59,8 @@ type Gauge struct {
 	fromImport bool         // created by Import, mode not chosen yet; under Store.mu
 	own        atomic.Int64
 	parent     atomic.Uint64
+	name       string
+	idx        int // in Store.gaugeList
 }
 
 // Set sets the gauge's own part to v.
@@ -86,10 +97,24 @@ func (s *Store) Counter(name string) *Counter {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok = s.counters[name]; !ok {
-		c = &Counter{}
-		s.counters[name] = c
+		c = s.addCounter(&Counter{}, name)
 	}
 	return c
+}
+
+// addCounter and addGauge register a new stat; under s.mu.
+func (s *Store) addCounter(c *Counter, name string) *Counter {
+	c.name, c.idx = name, len(s.counterList)
+	s.counters[name] = c
+	s.counterList = append(s.counterList, c)
+	return c
+}
+
+func (s *Store) addGauge(g *Gauge, name string) *Gauge {
+	g.name, g.idx = name, len(s.gaugeList)
+	s.gauges[name] = g
+	s.gaugeList = append(s.gaugeList, g)
+	return g
 }
 
 // Gauge returns the gauge called name, creating it with mode. A gauge that
@@ -101,9 +126,8 @@ func (s *Store) Gauge(name string, mode GaugeImport) *Gauge {
 	g, ok := s.gauges[name]
 	switch {
 	case !ok:
-		g = &Gauge{}
+		g = s.addGauge(&Gauge{}, name)
 		g.mode.Store(int32(mode))
-		s.gauges[name] = g
 	case g.fromImport:
 		g.fromImport = false
 		g.mode.Store(int32(mode))
@@ -126,19 +150,39 @@ func (s *Store) Export(memAllocated, numConns uint64) Stats {
 		CounterDeltas:   make(map[string]uint64),
 		Gauges:          make(map[string]uint64, len(s.gauges)),
 	}
-	for name, c := range s.counters {
+	for _, c := range s.counterList {
 		v := c.v.Load()
 		if d := v - c.exported; d > 0 {
-			st.CounterDeltas[name] = d
+			st.CounterDeltas[c.name] = d
 		}
 		c.exported = v
 	}
-	for name, g := range s.gauges {
+	for _, g := range s.gaugeList {
 		if g.Mode() != GaugeNeverImport {
-			st.Gauges[name] = g.Value()
+			st.Gauges[g.name] = g.Value()
 		}
 	}
 	return st
+}
+
+// ExportTo is Export written straight into a stats reply being encoded (see
+// ParentHandler.StatsTo), without building maps: counters first, then
+// gauges, each in creation order.
+func (s *Store) ExportTo(e *StatsEncoder) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.counterList {
+		v := c.v.Load()
+		if d := v - c.exported; d > 0 {
+			e.Counter(c.name, d)
+		}
+		c.exported = v
+	}
+	for _, g := range s.gaugeList {
+		if g.Mode() != GaugeNeverImport {
+			e.Gauge(g.name, g.Value())
+		}
+	}
 }
 
 // Import is the child side: counter deltas are added, each imported gauge's
@@ -150,8 +194,7 @@ func (s *Store) Import(st Stats) {
 	for name, d := range st.CounterDeltas {
 		c, ok := s.counters[name]
 		if !ok {
-			c = &Counter{}
-			s.counters[name] = c
+			c = s.addCounter(&Counter{}, name)
 		}
 		c.v.Add(d)
 		// Imported growth is not this process's own: it still goes to our
@@ -160,8 +203,7 @@ func (s *Store) Import(st Stats) {
 	for name, v := range st.Gauges {
 		g, ok := s.gauges[name]
 		if !ok {
-			g = &Gauge{fromImport: true}
-			s.gauges[name] = g
+			g = s.addGauge(&Gauge{fromImport: true}, name)
 		}
 		if g.Mode() == GaugeNeverImport {
 			continue
@@ -175,7 +217,7 @@ func (s *Store) Import(st Stats) {
 func (s *Store) ParentTerminated() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, g := range s.gauges {
+	for _, g := range s.gaugeList {
 		p := g.parent.Swap(0)
 		if g.Mode() == GaugeRetain {
 			g.own.Add(int64(p))
@@ -195,4 +237,98 @@ func (s *Store) Snapshot() map[string]uint64 {
 		out[name] = g.Value()
 	}
 	return out
+}
+
+// importWire is Import reading a validated Stats message b (h from
+// scanStats) directly: names are looked up with their bytes, new stats are
+// allocated in batches with their names packed into shared chunks, and when
+// the names come in this store's creation order (as from a parent built
+// from the same config) the maps are not consulted at all. A name repeated
+// in one message is applied each time (counters add every delta); encoders
+// produce each name once, from a map or a store.
+func (s *Store) importWire(b []byte, h statsHeader) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.counters) == 0 && h.counters > 0 {
+		s.counters = make(map[string]*Counter, h.counters)
+	}
+	if len(s.gauges) == 0 && h.gauges > 0 {
+		s.gauges = make(map[string]*Gauge, h.gauges)
+	}
+	s.counterList = growCap(s.counterList, h.counters)
+	s.gaugeList = growCap(s.gaugeList, h.gauges)
+	var (
+		names  nameArena
+		cslab  []Counter
+		gslab  []Gauge
+		ci, gi int // where the next name is expected in the lists
+		left   = [2]int{h.counters, h.gauges}
+	)
+	scanStats(b, func(start, end int, v uint64, gauge bool) {
+		name := b[start:end]
+		if !gauge {
+			left[0]--
+			var c *Counter
+			if ci < len(s.counterList) && s.counterList[ci].name == string(name) {
+				c = s.counterList[ci]
+			} else if c = s.counters[string(name)]; c == nil {
+				if len(cslab) == 0 {
+					cslab = make([]Counter, min(left[0]+1, slabMax))
+				}
+				c = s.addCounter(&cslab[0], names.intern(name))
+				cslab = cslab[1:]
+			}
+			ci = c.idx + 1
+			c.v.Add(v)
+			return
+		}
+		left[1]--
+		var g *Gauge
+		if gi < len(s.gaugeList) && s.gaugeList[gi].name == string(name) {
+			g = s.gaugeList[gi]
+		} else if g = s.gauges[string(name)]; g == nil {
+			if len(gslab) == 0 {
+				gslab = make([]Gauge, min(left[1]+1, slabMax))
+			}
+			g = s.addGauge(&gslab[0], names.intern(name))
+			g.fromImport = true
+			gslab = gslab[1:]
+		}
+		gi = g.idx + 1
+		if g.Mode() != GaugeNeverImport {
+			g.parent.Store(v)
+		}
+	})
+}
+
+// slabMax bounds how many stats importWire allocates at once, so that a
+// message of mostly known names wastes little.
+const slabMax = 4096
+
+func growCap[T any](s []T, more int) []T {
+	if cap(s)-len(s) < more {
+		n := make([]T, len(s), len(s)+more)
+		copy(n, s)
+		s = n
+	}
+	return s
+}
+
+// nameArena makes strings of names in shared chunks: one allocation per
+// chunk instead of one per name. A chunk's bytes are written once, before
+// the string that covers them is made, and never again.
+type nameArena struct{ buf []byte }
+
+const arenaChunk = 64 << 10
+
+func (a *nameArena) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > cap(a.buf)-len(a.buf) {
+		a.buf = make([]byte, 0, max(arenaChunk, len(b)))
+	}
+	n := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return unsafe.String(&a.buf[n], len(b))
 }
