@@ -42,7 +42,7 @@ bench:
 
 # The README's zero-downtime figures: the full load test (>= 50,000 requests
 # and 100 reloads per mode at 2, 5 and 10 reloads/s, naive-restart baseline,
-# 100-reload latency), printed as Markdown. Takes about 10 minutes.
+# 100-reload latency, faults), printed as Markdown. Takes about 15 minutes.
 loadtest:
 	LOADTEST_FULL=1 $(GO) test -count=1 -timeout 30m -v -run 'TestReloadUnderLoadFull|TestReloadLatency|TestInflight|TestFaults' ./integration/
 

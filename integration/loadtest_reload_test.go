@@ -21,12 +21,28 @@ func fullMode() bool { return os.Getenv("LOADTEST_FULL") == "1" }
 
 // Timings of the proxy under test: short enough that several generations
 // overlap during a fast series of reloads.
-var restarterTimings = []string{"--drain-time", "2s", "--parent-shutdown-time", "4s", "--shutdown-grace", "2s", "--term-wait", "5s"}
+var restarterTimings = timings(2 * time.Second)
+
+// timings are restarter flags for a drain time d, parent-shutdown time 2d.
+func timings(d time.Duration) []string {
+	return []string{"--drain-time", d.String(), "--parent-shutdown-time", (2 * d).String(), "--shutdown-grace", "2s", "--term-wait", "5s"}
+}
+
+// keepAliveEvery is the reload interval at which keep-alive clients lose
+// nothing with a drain time of keepAliveDrain: longer than the drain, because
+// Envoy's three-generation cap makes epoch N+1 terminate epoch N (a hard
+// close, as Envoy exits) as soon as epoch N+2 starts, one reload interval
+// after N began to drain. Whatever N still has open then is cut.
+const (
+	keepAliveDrain = time.Second
+	keepAliveEvery = 1400 * time.Millisecond
+)
 
 // loadFigures is one measured configuration.
 type loadFigures struct {
 	Mode        string // "new-conn" or "keep-alive"
 	Restart     string // "hot" (restarter) or "naive" (stop, then start)
+	Drain       time.Duration
 	ReloadEvery time.Duration
 	Duration    time.Duration
 	Rate        int
@@ -38,7 +54,6 @@ type loadFigures struct {
 	Listen      loadgen.ListenStats
 }
 
-func (f loadFigures) reloadRate() float64 { return float64(time.Second) / float64(f.ReloadEvery) }
 
 // line is one greppable summary line.
 func (f loadFigures) line() string {
@@ -48,12 +63,12 @@ func (f loadFigures) line() string {
 		f.Listen.ListenOverflows, f.Listen.ListenDrops, f.Res.P50, f.Res.P99, f.Res.Max)
 }
 
-const tableHeader = "| restart | mode | reloads/s asked | duration | reloads done | sent | ok | refused | reset | timeout | non2xx | other+skipped | ListenOverflows | ListenDrops | p99 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+const tableHeader = "| restart | mode | drain | reload every | duration | reloads done | sent | ok | refused | reset | timeout | non2xx | other+skipped | ListenOverflows | ListenDrops | p99 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 
 // row is one Markdown table row.
 func (f loadFigures) row() string {
-	return fmt.Sprintf("| %s | %s | %.0f | %v | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %v |",
-		f.Restart, f.Mode, f.reloadRate(), f.Duration, f.Reloads, f.Res.Sent, f.Res.OK, f.Res.Refused, f.Res.Reset,
+	return fmt.Sprintf("| %s | %s | %v | %v | %v | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %v |",
+		f.Restart, f.Mode, f.Drain, f.ReloadEvery, f.Duration, f.Reloads, f.Res.Sent, f.Res.OK, f.Res.Refused, f.Res.Reset,
 		f.Res.Timeout, f.Res.Non2xx, f.Res.Other+f.Res.Skipped, f.Listen.ListenOverflows, f.Listen.ListenDrops, f.Res.P99.Round(time.Millisecond))
 }
 
@@ -126,10 +141,10 @@ loop:
 
 // hotReloadUnderLoad: the restarter runs testproxy; SIGHUP every `every`
 // while load is offered.
-func hotReloadUnderLoad(t *testing.T, keepAlive bool, rate int, d, every time.Duration) loadFigures {
+func hotReloadUnderLoad(t *testing.T, keepAlive bool, rate int, d, every, drain time.Duration) loadFigures {
 	t.Helper()
 	env := newProxyEnv(t)
-	r := startRestarter(t, env.RestarterArgs(restarterTimings)...)
+	r := startRestarter(t, env.RestarterArgs(timings(drain))...)
 	waitLive(t, env.Admin, 0, 20*time.Second)
 
 	res, ls, n := runLoad(t, loadConfig(env, keepAlive, rate, d), every, func(int) {
@@ -156,7 +171,7 @@ func hotReloadUnderLoad(t *testing.T, keepAlive bool, rate int, d, every time.Du
 	evs := r.Events()
 	_, ep, _ := getServerInfo(env.Admin)
 	f := loadFigures{
-		Mode: modeName(keepAlive), Restart: "hot", ReloadEvery: every, Duration: d, Rate: rate,
+		Mode: modeName(keepAlive), Restart: "hot", Drain: drain, ReloadEvery: every, Duration: d, Rate: rate,
 		Signals: n, Reloads: countEvents(evs, "reload done"), Failed: countEvents(evs, "reload failed"),
 		FinalEpoch: ep, Res: res, Listen: ls,
 	}
@@ -183,7 +198,7 @@ func naiveRestartUnderLoad(t *testing.T, keepAlive bool, rate int, d, every time
 		cur = startProc(t, args[0], args[1:]...)
 		restarts++
 	})
-	f := loadFigures{Mode: modeName(keepAlive), Restart: "naive", ReloadEvery: every, Duration: d, Rate: rate,
+	f := loadFigures{Mode: modeName(keepAlive), Restart: "naive", Drain: 2 * time.Second, ReloadEvery: every, Duration: d, Rate: rate,
 		Signals: n, Reloads: restarts, Res: res, Listen: ls}
 	cur.Stop(10 * time.Second)
 	assertNothingLeft(t, env, 10*time.Second)
@@ -198,17 +213,24 @@ func TestReloadUnderLoad(t *testing.T) {
 	if fullMode() {
 		t.Skip("LOADTEST_FULL=1: TestReloadUnderLoadFull runs instead")
 	}
-	const (
-		rate       = 500
-		d          = 22 * time.Second
-		every      = 500 * time.Millisecond
-		minReloads = 20
-	)
-	for _, keepAlive := range []bool{false, true} {
-		t.Run(modeName(keepAlive), func(t *testing.T) {
-			f := hotReloadUnderLoad(t, keepAlive, rate, d, every)
+	const rate = 500
+	for _, tc := range []struct {
+		keepAlive    bool
+		d            time.Duration
+		every, drain time.Duration
+	}{
+		{false, 22 * time.Second, 500 * time.Millisecond, 2 * time.Second},
+		// Keep-alive can lose a request that the client sends on a
+		// connection the server closes at that instant (idle close at the
+		// end of the drain, or the hard close of the three-generation cap;
+		// see keepAliveEvery): net/http may not retry a POST. Measured zero
+		// on a quiet machine, not always on an overloaded one.
+		{true, 22 * time.Second, 500 * time.Millisecond, 2 * time.Second},
+	} {
+		t.Run(modeName(tc.keepAlive), func(t *testing.T) {
+			f := hotReloadUnderLoad(t, tc.keepAlive, rate, tc.d, tc.every, tc.drain)
 			t.Log(f.line())
-			checkNoLoss(t, f, minReloads, 10_000)
+			checkNoLoss(t, f, 20, int64(rate)*int64(tc.d/time.Second))
 		})
 	}
 }
@@ -245,25 +267,37 @@ func TestReloadUnderLoadFull(t *testing.T) {
 	rate := envInt("LOADTEST_RATE", 1000)
 	d := time.Duration(envInt("LOADTEST_SECONDS", 55)) * time.Second
 	var rows []string
-	for _, every := range []time.Duration{500 * time.Millisecond, 200 * time.Millisecond, 100 * time.Millisecond} {
+	intervals := []time.Duration{500 * time.Millisecond, 200 * time.Millisecond, 100 * time.Millisecond}
+	if d, err := time.ParseDuration(os.Getenv("LOADTEST_EVERY")); err == nil && d > 0 {
+		intervals = []time.Duration{d} // one reload interval only, e.g. LOADTEST_EVERY=2s
+	}
+	for _, every := range intervals {
 		for _, keepAlive := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/%v", modeName(keepAlive), every), func(t *testing.T) {
-				f := hotReloadUnderLoad(t, keepAlive, rate, d, every)
+				f := hotReloadUnderLoad(t, keepAlive, rate, d, every, 2*time.Second)
 				t.Log(f.line())
 				rows = append(rows, f.row())
-				if every >= 500*time.Millisecond {
+				if every >= 500*time.Millisecond && !keepAlive {
 					checkNoLoss(t, f, 100, 50_000)
 				} else if f.Res.Failed() > 0 {
-					// Faster than the drain time, Envoy's three-generation
-					// cap applies: starting epoch N+2 makes N+1 terminate N
-					// at once, cutting what N still serves. Reported, not
-					// failed: the README states where zero loss holds.
-					t.Logf("reloads every %v: epoch N+2 terminates epoch N after ~%v of drain, cutting %d requests (%v)",
-						every, 2*every, f.Res.Failed(), f.Res.Errors)
+					// Reloads faster than the drain time: Envoy's
+					// three-generation cap applies (see keepAliveEvery).
+					// Reported, not failed: the README states where zero
+					// loss holds.
+					t.Logf("reloads every %v with a %v drain: epoch N+2 makes N+1 terminate N after ~%v of drain, cutting %d requests (%v)",
+						every, 2*time.Second, every, f.Res.Failed(), f.Res.Errors)
 				}
 			})
 		}
 	}
+	// Keep-alive where zero loss is claimed: reloads slower than the drain.
+	t.Run(fmt.Sprintf("keep-alive/%v/drain-%v", keepAliveEvery, keepAliveDrain), func(t *testing.T) {
+		kd := time.Duration(100*keepAliveEvery) + 4*time.Second
+		f := hotReloadUnderLoad(t, true, rate, kd, keepAliveEvery, keepAliveDrain)
+		t.Log(f.line())
+		rows = append(rows, f.row())
+		checkNoLoss(t, f, 100, 50_000)
+	})
 	for _, keepAlive := range []bool{false, true} {
 		t.Run(fmt.Sprintf("naive/%s", modeName(keepAlive)), func(t *testing.T) {
 			f := naiveRestartUnderLoad(t, keepAlive, rate, 20*time.Second, 500*time.Millisecond)
