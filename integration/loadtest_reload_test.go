@@ -54,7 +54,6 @@ type loadFigures struct {
 	Listen      loadgen.ListenStats
 }
 
-
 // line is one greppable summary line.
 func (f loadFigures) line() string {
 	return fmt.Sprintf("LOADTEST restart=%s mode=%s rate=%d/s duration=%v reload_every=%v signals=%d reloads_done=%d reloads_failed=%d final_epoch=%d sent=%d ok=%d refused=%d reset=%d timeout=%d non2xx=%d other=%d skipped=%d listen_overflows=%d listen_drops=%d p50=%v p99=%v max=%v",
