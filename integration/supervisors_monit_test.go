@@ -49,7 +49,11 @@ func TestMonit(t *testing.T) {
 	setsidBin := requireTools(t, "util-linux", "setsid", "flock")[0]
 	env := supervisedEnv(t)
 	dir := t.TempDir()
-	cleanupLeftovers(t, env.ProxyEnv, dir, monitBin)
+	self, err := os.Executable() // the subreaper wrapper around monit
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanupLeftovers(t, env.ProxyEnv, dir, monitBin, self)
 
 	restarterLog := filepath.Join(dir, "restarter.log")
 	start := filepath.Join(dir, "start")
