@@ -260,6 +260,18 @@ func decodeStatsMessage(raw []byte) (Stats, error) {
 // decodeMapEntry returns the key of a map<string, uint64> entry as offsets
 // into e, and its value. check validates the key as UTF-8.
 func decodeMapEntry(e []byte, check bool) (start, end int, val uint64, err error) {
+	// The shape every encoder writes: key (shorter than 128 bytes), then
+	// value, ending the entry exactly.
+	if len(e) >= 4 && e[0] == 0x0a && e[1] < 0x80 {
+		if ke := 2 + int(e[1]); ke < len(e) && e[ke] == 0x10 {
+			if v, n := protowire.ConsumeVarint(e[ke+1:]); n > 0 && ke+1+n == len(e) {
+				if check && !utf8.Valid(e[2:ke]) {
+					return 0, 0, 0, fmt.Errorf("stat name is not valid UTF-8: %q", e[2:ke])
+				}
+				return 2, ke, v, nil
+			}
+		}
+	}
 	orig, all := e, len(e)
 	for len(e) > 0 {
 		num, typ, n := consumeTag(e)
