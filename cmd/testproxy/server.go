@@ -305,12 +305,11 @@ func (s *server) takeOver(c *uds.Child) error {
 		}
 	}
 	if !s.cfg.SkipHotRestartParentStats {
-		st, err := c.Stats(ctx)
+		st, err := c.StatsInto(ctx, s.store)
 		if err != nil {
 			return fmt.Errorf("stats from parent: %w", err)
 		}
-		s.store.Import(st)
-		s.log.Info("stats from parent", zap.Int("counters", len(st.CounterDeltas)), zap.Int("gauges", len(st.Gauges)))
+		s.log.Info("stats from parent", zap.Int("counters", st.Counters), zap.Int("gauges", st.Gauges))
 	}
 	return nil
 }
@@ -472,7 +471,7 @@ func (s *server) pullStats() {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
 	defer cancel()
-	st, err := s.child.Stats(ctx)
+	_, err := s.child.StatsInto(ctx, s.store)
 	if err != nil {
 		s.statsFailures++
 		s.log.Warn("stats from parent", zap.Int("failures", s.statsFailures), zap.Error(err))
@@ -486,7 +485,6 @@ func (s *server) pullStats() {
 		return
 	}
 	s.statsFailures = 0
-	s.store.Import(st)
 }
 
 // terminateParent pulls the parent's last stats and terminates it.
@@ -540,10 +538,12 @@ func (s *server) parentHandler() uds.ParentHandler {
 			}
 			return uds.ShutdownAdminReply{OriginalStartTimeUnixSeconds: uint64(orig.Unix())}
 		},
-		Stats: func() uds.Stats {
+		StatsTo: func(e *uds.StatsEncoder) {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
-			return s.store.Export(ms.HeapAlloc, s.active.Value())
+			e.SetMemoryAllocated(ms.HeapAlloc)
+			e.SetNumConnections(s.active.Value())
+			s.store.ExportTo(e)
 		},
 		DrainListeners: s.drainListeners,
 		Terminate:      func() { s.event("terminate") },
