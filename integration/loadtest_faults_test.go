@@ -96,27 +96,11 @@ func generationPid(t *testing.T, r *Proc, epoch int) int {
 	return pid
 }
 
-// readyPid is the pid of the generation that became ready at epoch.
-func readyPid(r *Proc, epoch int) int {
-	pid := 0
-	for _, e := range r.Events() {
-		if e.Msg == "ready" && e.Epoch == epoch {
-			pid = e.Pid
-		}
-	}
-	return pid
-}
-
-// oldDrained reports whether the proxy at pid has been told to drain (its
-// own log line).
-func oldDrained(r *Proc, pid int) bool {
-	for _, l := range strings.Split(r.Log(), "\n") {
-		if strings.Contains(l, "\tdraining\t") && strings.Contains(l, fmt.Sprintf(`"pid": %d,`, pid)) {
-			return true
-		}
-	}
-	return false
-}
+// The restarter's verdicts after a rollback (supervisor.handleRecheck).
+const (
+	msgStillServes    = "rolled back: the old generation still serves"
+	msgNoLongerServes = "rolled back, but the old generation no longer serves (the failed one died after taking over); starting the next epoch again now"
+)
 
 func checkServing(t *testing.T, env *ProxyEnv, epoch int) {
 	t.Helper()
@@ -167,8 +151,9 @@ func TestFaultsDuringReload(t *testing.T) {
 				where = fmt.Sprintf("%v after fork", p.delay)
 			}
 			stop := backgroundLoad(t, env, rate, 2*time.Minute)
-			failedBefore := countEvents(r.Events(), "reload failed")
-			doneBefore := countEvents(r.Events(), "reload done")
+			evs := r.Events()
+			failedBefore, doneBefore := countEvents(evs, "reload failed"), countEvents(evs, "reload done")
+			stillBefore, goneBefore := countEvents(evs, msgStillServes), countEvents(evs, msgNoLongerServes)
 			if err := r.Signal(syscall.SIGHUP); err != nil {
 				t.Fatal(err)
 			}
@@ -214,15 +199,29 @@ func TestFaultsDuringReload(t *testing.T) {
 				serving = 0
 				seen = map[int]bool{}
 			}
-			if outcome == "rollback" && oldDrained(r, readyPid(r, serving)) {
-				// Killed after it had told the old generation to drain
-				// but before the restarter saw it ready: the old
-				// generation no longer accepts. The restarter rechecks
-				// it, finds it gone and starts the same epoch again (see
-				// TestRollbackAfterParentDrained).
-				outcome = "rollback-after-parent-drained"
-				serving++
-				waitLive(t, env.Admin, serving, 20*time.Second)
+			if outcome == "rollback" {
+				// The restarter rechecks the generation it rolled back to:
+				// a new one killed after it told the old one to drain
+				// leaves nothing serving, and the restarter starts the
+				// same epoch again (see TestRollbackAfterParentDrained).
+				verdict := ""
+				waitFor(t, 30*time.Second, func() error {
+					evs := r.Events()
+					switch {
+					case countEvents(evs, msgStillServes) > stillBefore:
+						verdict = "still serves"
+					case countEvents(evs, msgNoLongerServes) > goneBefore:
+						verdict = "no longer serves"
+					default:
+						return fmt.Errorf("no recheck verdict after the rollback of %d", pid)
+					}
+					return nil
+				})
+				if verdict == "no longer serves" {
+					outcome = "rollback+recovery"
+					serving++
+					waitLive(t, env.Admin, serving, 20*time.Second)
+				}
 			}
 			// The old generation keeps serving (or, after a restart, epoch 0).
 			checkServing(t, env, serving)
