@@ -263,6 +263,11 @@ func (s *Store) importWire(b []byte, h statsHeader) {
 		gslab  []Gauge
 		ci, gi int // where the next name is expected in the lists
 		left   = [2]int{h.counters, h.gauges}
+		// fresh: the store had none of that kind, so a name not found in
+		// order is new and is inserted without a lookup first; a name the
+		// message repeats shows as a map that did not grow, is undone, and
+		// ends fresh mode (so a hostile message costs one scan, no more).
+		fresh = [2]bool{len(s.counters) == 0, len(s.gauges) == 0}
 	)
 	scanStats(b, func(start, end int, v uint64, gauge bool) {
 		name := b[start:end]
@@ -271,12 +276,19 @@ func (s *Store) importWire(b []byte, h statsHeader) {
 			var c *Counter
 			if ci < len(s.counterList) && s.counterList[ci].name == string(name) {
 				c = s.counterList[ci]
-			} else if c = s.counters[string(name)]; c == nil {
+			} else if fresh[0] || s.counters[string(name)] == nil {
 				if len(cslab) == 0 {
 					cslab = make([]Counter, min(left[0]+1, slabMax))
 				}
+				n := len(s.counters)
 				c = s.addCounter(&cslab[0], names.intern(name))
 				cslab = cslab[1:]
+				if len(s.counters) == n { // fresh, and the name repeats
+					c = s.undoCounter(c)
+					fresh[0] = false
+				}
+			} else {
+				c = s.counters[string(name)]
 			}
 			ci = c.idx + 1
 			c.v.Add(v)
@@ -286,19 +298,54 @@ func (s *Store) importWire(b []byte, h statsHeader) {
 		var g *Gauge
 		if gi < len(s.gaugeList) && s.gaugeList[gi].name == string(name) {
 			g = s.gaugeList[gi]
-		} else if g = s.gauges[string(name)]; g == nil {
+		} else if fresh[1] || s.gauges[string(name)] == nil {
 			if len(gslab) == 0 {
 				gslab = make([]Gauge, min(left[1]+1, slabMax))
 			}
+			n := len(s.gauges)
 			g = s.addGauge(&gslab[0], names.intern(name))
 			g.fromImport = true
 			gslab = gslab[1:]
+			if len(s.gauges) == n {
+				g = s.undoGauge(g)
+				fresh[1] = false
+			}
+		} else {
+			g = s.gauges[string(name)]
 		}
 		gi = g.idx + 1
 		if g.Mode() != GaugeNeverImport {
 			g.parent.Store(v)
 		}
 	})
+}
+
+// undoCounter takes back c, just added by importWire under a name that was
+// already there (and that c replaced in the map), and returns the first.
+func (s *Store) undoCounter(c *Counter) *Counter {
+	s.counterList = s.counterList[:len(s.counterList)-1]
+	for _, o := range s.counterList {
+		if o.name == c.name {
+			s.counters[o.name] = o
+			return o
+		}
+	}
+	s.counterList = append(s.counterList, c) // unreachable: the map held the name
+	s.counters[c.name] = c
+	return c
+}
+
+func (s *Store) undoGauge(g *Gauge) *Gauge {
+	s.gaugeList = s.gaugeList[:len(s.gaugeList)-1]
+	for _, o := range s.gaugeList {
+		if o.name == g.name {
+			s.gauges[o.name] = o
+			return o
+		}
+	}
+	s.gaugeList = append(s.gaugeList, g) // unreachable: the map held the name
+	s.gauges[g.name] = g
+	return g
 }
 
 // slabMax bounds how many stats importWire allocates at once, so that a

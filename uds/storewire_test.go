@@ -163,3 +163,53 @@ func TestStatsIntoOverTheWire(t *testing.T) {
 		t.Errorf("StatsInto from a map-based parent differs from Import")
 	}
 }
+
+// TestImportWireRepeatedNames: a message that repeats names (no encoder
+// does; a hostile one might) leaves the store consistent, whether it
+// started empty (insert without lookup) or not: one stat per name, map and
+// creation order agree, every delta added, the last gauge value kept.
+func TestImportWireRepeatedNames(t *testing.T) {
+	var e StatsEncoder
+	e.reset(nil, 0)
+	for i := 0; i < 3; i++ {
+		e.Counter("a", 1)
+		e.Counter("b", 10)
+		e.Gauge("g", uint64(i))
+		e.Gauge("h", 5)
+	}
+	wire := e.finish()
+	body, err := statsBody(wire[headerLen:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := scanStats(body, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre := NewStore()
+	pre.Counter("b").Add(100)
+	pre.Gauge("h", GaugeAccumulate)
+	for name, s := range map[string]*Store{"empty": NewStore(), "known": pre} {
+		s.importWire(body, h)
+		if len(s.counters) != len(s.counterList) || len(s.gauges) != len(s.gaugeList) {
+			t.Fatalf("%s: maps %d/%d, lists %d/%d", name, len(s.counters), len(s.gauges), len(s.counterList), len(s.gaugeList))
+		}
+		for i, c := range s.counterList {
+			if s.counters[c.name] != c || c.idx != i {
+				t.Errorf("%s: counter %q out of step", name, c.name)
+			}
+		}
+		for i, g := range s.gaugeList {
+			if s.gauges[g.name] != g || g.idx != i {
+				t.Errorf("%s: gauge %q out of step", name, g.name)
+			}
+		}
+		want := map[string]uint64{"a": 3, "b": 30, "g": 2, "h": 5}
+		if name == "known" {
+			want["b"] = 130
+		}
+		if got := s.Snapshot(); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %v, want %v", name, got, want)
+		}
+	}
+}
