@@ -57,5 +57,9 @@
 //	c, err := uds.DialChild(uds.Config{Epoch: n})
 //	f, err := c.PassListenSocket(ctx, "tcp://127.0.0.1:8080", 0) // nil, nil: bind your own
 //
-// Store keeps stats with Envoy's hot-restart semantics (see Store).
+// Store keeps stats with Envoy's hot-restart semantics (see Store). For many
+// stats, hand them over Store to Store: ParentHandler{StatsTo: store.ExportTo}
+// in the parent and c.StatsInto(ctx, store) in the child encode and decode
+// the reply directly, with no maps in between (the map-based Stats,
+// Child.Stats, Export and Import remain, with the same bytes on the wire).
 package uds
