@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 )
 
@@ -16,6 +17,7 @@ type Client struct {
 	path string
 	conn net.Conn
 	r    *bufio.Reader
+	pid  int // the server's pid from SO_PEERCRED, 0 if unknown
 }
 
 // Dial connects to the control socket at path.
@@ -24,7 +26,13 @@ func Dial(path string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to restarter at %s: %w", path, err)
 	}
-	return &Client{path: path, conn: c, r: bufio.NewReaderSize(c, 64<<10)}, nil
+	cl := &Client{path: path, conn: c, r: bufio.NewReaderSize(c, 64<<10)}
+	if uc, ok := c.(*net.UnixConn); ok {
+		if cred, err := peerCred(uc); err == nil {
+			cl.pid = int(cred.Pid)
+		}
+	}
+	return cl, nil
 }
 
 // Close closes the connection.
@@ -82,7 +90,7 @@ func (c *Client) WaitGone(ctx context.Context) error {
 		}
 		nc, err := net.DialTimeout("unix", c.path, time.Second)
 		if err != nil {
-			return nil
+			return c.waitExited(ctx)
 		}
 		nc.Close()
 		select {
@@ -90,6 +98,23 @@ func (c *Client) WaitGone(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// waitExited waits until the server process is gone: the control socket
+// closes moments before the process exits, and a caller that starts the
+// next instance at once must not meet the old one still running.
+func (c *Client) waitExited(ctx context.Context) error {
+	if c.pid <= 0 || c.pid == os.Getpid() { // unknown, or a server in this very process
+		return nil
+	}
+	for processRunning(c.pid) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("restarter pid %d still running: %w", c.pid, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 func (c *Client) roundTrip(ctx context.Context, op string) (response, error) {

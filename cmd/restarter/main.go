@@ -59,18 +59,23 @@ func run(args []string) int {
 	defer signal.Stop(sigc)
 
 	cleanup, code := setup(&cfg, log)
+	cleanup = sync.OnceFunc(cleanup)
 	defer cleanup()
 	if code != exitOK {
 		return code
 	}
 
-	return serve(cfg, log, sigc)
+	return serve(cfg, log, sigc, cleanup)
 }
 
 // serve runs the supervisor with the control socket, systemd notification,
 // --ready=notify, --validate-cmd and --watch around it, and returns the
 // exit code. Everything it starts is stopped and waited for before it returns.
-func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal) int {
+// release (the pid file and base id lock) runs before the control socket
+// closes: `restarter stop` returns when the socket stops answering, and by
+// then the instance must be fully gone, so a service manager may start the
+// next one at once.
+func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) int {
 	instance := control.InstanceName(cfg.Name, cfg.BaseID)
 	ctlPath := control.SocketPath(cfg.RuntimeDir, instance)
 	longest := ctlPath
@@ -124,6 +129,7 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal) int {
 		return exitUsage
 	}
 	defer ctl.Close()
+	defer release() // runs before ctl.Close
 	log.Info("control socket", zap.String("path", ctlPath), zap.String("name", instance))
 
 	ctx, cancel := context.WithCancel(context.Background())

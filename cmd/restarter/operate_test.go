@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/hotrestart/restarter/baseid"
 	"net"
 	"os"
 	"os/exec"
@@ -60,8 +61,9 @@ func genState(st control.Status, epoch uint32) string {
 // is ready (exit 1 with the reason), stop.
 func TestControlCLI(t *testing.T) {
 	t.Parallel()
+	pidFile := filepath.Join(t.TempDir(), "restarter.pid")
 	r := startRestarter(t, []string{"FP_FAIL_ONCE_EPOCHS=2"},
-		args(fast, []string{"--ready-after", "1s"}, proxyArgs())...)
+		args(fast, []string{"--ready-after", "1s", "--pid-file", pidFile}, proxyArgs())...)
 	runDir := filepath.Join(r.dir, "run")
 	g0 := r.waitStart(0, 1)
 	r.waitReady(0)
@@ -102,6 +104,21 @@ func TestControlCLI(t *testing.T) {
 	code, out, errs = cli(t, "stop", "--runtime-dir", runDir)
 	if code != 0 || !strings.Contains(out, "stopped") {
 		t.Fatalf("stop: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	// When stop returns, a service manager may start the next instance at
+	// once: the pid file must be gone and the base id free already.
+	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+		t.Errorf("pid file still there when stop returned: %v", err)
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.pid)); err == nil {
+		if i := bytes.LastIndexByte(b, ')'); i > 0 && i+2 < len(b) && b[i+2] != 'Z' {
+			t.Errorf("restarter pid %d still running (state %c) when stop returned", r.pid, b[i+2])
+		}
+	}
+	if l, err := baseid.Acquire(runDir, 0); err != nil {
+		t.Errorf("base id 0 still held when stop returned: %v", err)
+	} else {
+		l.Close()
 	}
 	if code := r.wait(10 * time.Second); code != 0 {
 		t.Fatalf("restarter exit code %d after stop, want 0", code)
