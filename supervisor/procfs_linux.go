@@ -51,13 +51,14 @@ func readStat(pid int) (ppid int, state byte, ok bool) {
 	return ppid, f[0][0], true
 }
 
-// environHas reports whether pid's environment contains kv. It returns true
-// when the environment cannot be read (another uid), so a lone orphan is
-// still adopted.
+// environHas reports whether pid's environment contains kv. An environment
+// that cannot be read (the process is gone, or belongs to another uid) does
+// not match: adopting a process we cannot identify is worse than losing
+// track of a forked proxy.
 func environHas(pid int, kv string) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
 	if err != nil {
-		return true
+		return false
 	}
 	for _, e := range bytes.Split(b, []byte{0}) {
 		if string(e) == kv {

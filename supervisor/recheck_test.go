@@ -3,8 +3,13 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -94,4 +99,42 @@ func TestFailedRecoveryExits1(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("restarter still running after the recovery failed too; want exit 1 so the service manager restarts it")
 	}
+}
+
+// A draining generation that exits 0 has ended normally, even if it left a
+// process behind that carries its RESTART_EPOCH: that process must not be
+// adopted as the generation (seen at 10 reloads/s, where an adopted
+// stranger was later SIGTERMed and SIGKILLed as an old generation).
+func TestDrainingExitIsNotAdoption(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("LEFTOVER", filepath.Join(dir, "leftover.pid"))
+	script := `if [ "$RESTART_EPOCH" = 0 ]; then trap 'exit 0' TERM; sleep 1000 & echo $! > "$LEFTOVER"; while :; do wait; done; fi; exec sleep 1000`
+	h := start(t, Config{Argv: []string{"/bin/sh", "-c", script}})
+	g0 := h.waitState(0, StateReady)
+	var leftover int
+	waitFor(t, 5*time.Second, func() error {
+		b, err := os.ReadFile(filepath.Join(dir, "leftover.pid"))
+		if err == nil {
+			leftover, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+		return err
+	})
+	t.Cleanup(func() { syscall.Kill(leftover, syscall.SIGKILL) })
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if res, err := h.s.Reload(ctx); err != nil || !res.OK {
+		t.Fatalf("Reload = %+v, %v", res, err)
+	}
+	h.waitState(0, StateDraining)
+	if err := syscall.Kill(g0.PID, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		for _, g := range h.s.Status().Generations {
+			if g.Epoch == 0 {
+				return fmt.Errorf("epoch 0 still listed (pid %d, start pid %d) after it exited 0 while draining", g.PID, g.StartPID)
+			}
+		}
+		return nil
+	})
 }

@@ -607,7 +607,9 @@ func (s *Supervisor) handleExit(e exitMsg) {
 		return
 	}
 	// A start script that forked the proxy and exited 0: track the proxy.
-	if e.status == 0 && g.pid == g.startPID && !s.stopping && g.failed == "" {
+	// Only while it starts or serves: a draining generation exiting 0 is
+	// the normal end of a hot restart, not a script handing over.
+	if e.status == 0 && g.pid == g.startPID && !s.stopping && g.failed == "" && g.state != StateDraining {
 		if child := s.findDescendant(g); child > 0 {
 			g.pid = child
 			g.adoptedAt = time.Now()
@@ -751,7 +753,7 @@ func (s *Supervisor) recheckServing() {
 
 // recheckTimeout bounds how long a serving generation may take to answer
 // its readiness check again after a rollback.
-const recheckTimeout = 5 * time.Second
+const recheckTimeout = time.Second
 
 // handleRecheck acts on recheckServing's answer: when the generation rolled
 // back to no longer serves, the same epoch is started again at once (it
