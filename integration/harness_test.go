@@ -21,7 +21,7 @@ package integration
 //     With INTEGRATION_LOG_DIR=dir set, every process's full log is kept there.
 //   - (*Proc).Signal, .Wait(d), .Log(), .Events() (the JSON log lines, when the
 //     restarter runs with --log-format json), .Children() (direct child pids).
-//   - waitFor(t, d, func() error): poll every 10ms until nil, or fail with the
+//   - testutil.WaitFor(t, d, func() error): poll every 10ms until nil, or fail with the
 //     last error after d.
 //   - getServerInfo(addr) (state, epoch, err): the proxy's admin /server_info.
 //   - getBody(url): one GET on a fresh connection.
@@ -54,6 +54,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotrestart/restarter/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -383,23 +384,6 @@ func childrenOf(pid int) []int {
 	return out
 }
 
-// waitFor polls f every 10ms until it returns nil; after d it fails the
-// test with f's last error.
-func waitFor(t testing.TB, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", d, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 var probeClient = &http.Client{
 	Timeout:   2 * time.Second,
 	Transport: &http.Transport{DisableKeepAlives: true},
@@ -427,7 +411,7 @@ func getServerInfo(admin string) (state string, epoch int, err error) {
 // waitLive waits until the admin reports LIVE at epoch.
 func waitLive(t testing.TB, admin string, epoch int, d time.Duration) {
 	t.Helper()
-	waitFor(t, d, func() error {
+	testutil.WaitFor(t, d, func() error {
 		st, ep, err := getServerInfo(admin)
 		if err != nil {
 			return err
@@ -526,7 +510,7 @@ func lockHeld(path string) bool {
 // It waits up to d for stragglers to go.
 func assertNothingLeft(t testing.TB, env *ProxyEnv, d time.Duration) {
 	t.Helper()
-	waitFor(t, d, func() error {
+	testutil.WaitFor(t, d, func() error {
 		if p := procsWithArg(env.Bin.Testproxy, env.SocketPath); len(p) > 0 {
 			return fmt.Errorf("orphan testproxy processes: %v", p)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hotrestart/restarter/integration/loadgen"
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // backgroundLoad offers new-connection load until the returned stop is
@@ -66,7 +67,7 @@ func proxyLogged(r *Proc, pid int, msg string, d time.Duration) bool {
 func newGeneration(t *testing.T, r *Proc, epoch int, seen map[int]bool) int {
 	t.Helper()
 	pid := 0
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		for _, e := range r.Events() {
 			if e.Msg == "started" && e.Epoch == epoch && !seen[e.Pid] {
 				pid = e.Pid
@@ -82,7 +83,7 @@ func newGeneration(t *testing.T, r *Proc, epoch int, seen map[int]bool) int {
 func generationPid(t *testing.T, r *Proc, epoch int) int {
 	t.Helper()
 	pid := 0
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		for _, e := range r.Events() {
 			if e.Msg == "started" && e.Epoch == epoch {
 				pid = e.Pid
@@ -105,7 +106,7 @@ const (
 func checkServing(t *testing.T, env *ProxyEnv, epoch int) {
 	t.Helper()
 	want := "epoch " + strconv.Itoa(epoch) + " "
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		b, err := getBody(env.URL("/"))
 		if err != nil {
 			return err
@@ -168,7 +169,7 @@ func TestFaultsDuringReload(t *testing.T) {
 			syscall.Kill(pid, syscall.SIGKILL)
 			// The reload ends one way or the other.
 			outcome := ""
-			waitFor(t, 30*time.Second, func() error {
+			testutil.WaitFor(t, 30*time.Second, func() error {
 				evs := r.Events()
 				switch {
 				case countEvents(evs, "reload failed") > failedBefore:
@@ -205,7 +206,7 @@ func TestFaultsDuringReload(t *testing.T) {
 				// leaves nothing serving, and the restarter starts the
 				// same epoch again (see TestRollbackAfterParentDrained).
 				verdict := ""
-				waitFor(t, 30*time.Second, func() error {
+				testutil.WaitFor(t, 30*time.Second, func() error {
 					evs := r.Events()
 					switch {
 					case countEvents(evs, msgStillServes) > stillBefore:
@@ -266,7 +267,7 @@ func TestFaultsDuringReload(t *testing.T) {
 		}
 		stopped := time.Now()
 		t.Cleanup(func() { syscall.Kill(old, syscall.SIGKILL) })
-		waitFor(t, pst+grace+termWait+10*time.Second, func() error {
+		testutil.WaitFor(t, pst+grace+termWait+10*time.Second, func() error {
 			if procsWithArg(env.Bin.Testproxy, env.SocketPath) != nil && slices.Contains(procsWithArg(env.Bin.Testproxy, env.SocketPath), old) {
 				return fmt.Errorf("hung epoch 0 (pid %d) still there %v after SIGSTOP", old, time.Since(stopped).Round(time.Second))
 			}
@@ -362,7 +363,7 @@ func TestRollbackAfterParentDrained(t *testing.T) {
 	// Service must come back with no further SIGHUP: the restarter's
 	// recheck (5s) plus a new start, within a generous margin.
 	stop := backgroundLoad(t, env, 100, 2*time.Minute)
-	waitFor(t, 20*time.Second, func() error {
+	testutil.WaitFor(t, 20*time.Second, func() error {
 		if _, err := getBody(env.URL("/")); err != nil {
 			return fmt.Errorf("nothing serves after the rollback: %w", err)
 		}

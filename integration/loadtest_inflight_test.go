@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 type slowResult struct {
@@ -35,7 +37,7 @@ func startSlow(t *testing.T, env *ProxyEnv, ms int) <-chan slowResult {
 		resp.Body.Close()
 		out <- slowResult{status: resp.StatusCode, body: string(b), err: err, at: time.Now()}
 	}()
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		if n := statValue(t, env.Admin, "http.requests"); n <= before {
 			return fmt.Errorf("http.requests %d: slow request not in flight yet", n)
 		}
@@ -98,7 +100,7 @@ func TestInflightRequestsAcrossReload(t *testing.T) {
 	t.Run("cut at parent-shutdown time", func(t *testing.T) {
 		// Epoch 0 may still be draining: let it go so that epoch 1 is
 		// the only parent of epoch 2.
-		waitFor(t, 20*time.Second, func() error {
+		testutil.WaitFor(t, 20*time.Second, func() error {
 			if n := len(procsWithArg(env.Bin.Testproxy, env.SocketPath)); n != 1 {
 				return fmt.Errorf("%d testproxy generations, want 1", n)
 			}

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // reloadLatencies are per-reload durations measured from the moment the
@@ -38,7 +40,7 @@ func (l reloadLatencies) line(n int) string {
 func findEvent(tb testing.TB, r *Proc, msg string, epoch int) time.Time {
 	tb.Helper()
 	var at time.Time
-	waitFor(tb, 20*time.Second, func() error {
+	testutil.WaitFor(tb, 20*time.Second, func() error {
 		for _, e := range r.Events() {
 			if e.Msg == msg && e.Epoch == epoch {
 				at = e.Time

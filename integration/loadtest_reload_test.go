@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hotrestart/restarter/integration/loadgen"
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // fullMode is true when LOADTEST_FULL=1 (make loadtest): the long variants
@@ -152,7 +153,7 @@ func hotReloadUnderLoad(t *testing.T, keepAlive bool, rate int, d, every, drain 
 		}
 	})
 	// Let the last reload settle so the counts are final.
-	waitFor(t, 30*time.Second, func() error {
+	testutil.WaitFor(t, 30*time.Second, func() error {
 		evs := r.Events()
 		started, done, failed := countEvents(evs, "reload"), countEvents(evs, "reload done"), countEvents(evs, "reload failed")
 		if started != done+failed {

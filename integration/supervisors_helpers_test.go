@@ -34,6 +34,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hotrestart/restarter/integration/loadgen"
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // supervisorTimings keep a reload, its drain and the old generation's exit
@@ -207,7 +208,7 @@ func servingPid(t *testing.T, env *ProxyEnv, epoch int, d time.Duration) int {
 	t.Helper()
 	waitLive(t, env.Admin, epoch, d)
 	var pid int
-	waitFor(t, d, func() error {
+	testutil.WaitFor(t, d, func() error {
 		body, err := getBody(env.URL("/"))
 		if err != nil {
 			return err
@@ -230,7 +231,7 @@ func proxies(env *ProxyEnv) []int { return procsWithArg(env.Bin.Testproxy, env.S
 // waitProxies waits until exactly n proxies of env are alive.
 func waitProxies(t *testing.T, env *ProxyEnv, n int, d time.Duration) {
 	t.Helper()
-	waitFor(t, d, func() error {
+	testutil.WaitFor(t, d, func() error {
 		if p := proxies(env); len(p) != n {
 			return fmt.Errorf("%d test proxies alive (%v), want %d", len(p), p, n)
 		}
@@ -290,7 +291,7 @@ func cleanupLeftovers(t *testing.T, env *ProxyEnv, dir string, supervisorBins ..
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		assertNothingLeft(t, env, 10*time.Second)
-		waitFor(t, 10*time.Second, func() error {
+		testutil.WaitFor(t, 10*time.Second, func() error {
 			if p := procsWithArg(env.Bin.Restarter, env.SocketPath); len(p) > 0 {
 				return fmt.Errorf("restarter processes left: %v", p)
 			}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // monitStatus is what `monit status NAME` says about a process check.
@@ -118,7 +120,7 @@ check process testproxy with pidfile %[2]s
 	// with pid.
 	waitMonitOK := func(pid int, after time.Time) monitStatus {
 		var st monitStatus
-		waitFor(t, 20*time.Second, func() (err error) {
+		testutil.WaitFor(t, 20*time.Second, func() (err error) {
 			if st, err = status(); err != nil {
 				return err
 			}
@@ -137,7 +139,7 @@ check process testproxy with pidfile %[2]s
 	}
 
 	var pid0 int
-	waitFor(t, 20*time.Second, func() (err error) {
+	testutil.WaitFor(t, 20*time.Second, func() (err error) {
 		pid0, err = readPidFile(env.PidFile)
 		return err
 	})
@@ -177,7 +179,7 @@ check process testproxy with pidfile %[2]s
 		t.Fatalf("kill -9 %d: %v", pid0, err)
 	}
 	var pid1 int
-	waitFor(t, 30*time.Second, func() (err error) {
+	testutil.WaitFor(t, 30*time.Second, func() (err error) {
 		if pid1, err = readPidFile(env.PidFile); err != nil {
 			return err
 		}
@@ -202,7 +204,7 @@ check process testproxy with pidfile %[2]s
 	// still held exits 2).
 	runTool(t, monitBin, "-c", rc, "stop", "testproxy")
 	var report string
-	waitFor(t, 30*time.Second, func() error {
+	testutil.WaitFor(t, 30*time.Second, func() error {
 		b, err := os.ReadFile(stopReport)
 		if err != nil || !strings.HasSuffix(string(b), "\n") {
 			return fmt.Errorf("monit has not finished its stop program: %v", err)
@@ -221,7 +223,7 @@ check process testproxy with pidfile %[2]s
 	}
 	pidFileLeft := func() bool { _, err := os.Stat(env.PidFile); return !os.IsNotExist(err) }
 	waitProxies(t, env.ProxyEnv, 0, 10*time.Second)
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		if alive(pid1) || pidFileLeft() {
 			return fmt.Errorf("after monit stop: restarter %d alive %v, pid file %s left %v", pid1, alive(pid1), env.PidFile, pidFileLeft())
 		}

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // TestRunit runs the restarter as a runit service (examples/runit/envoy/run
@@ -42,7 +44,7 @@ func TestRunit(t *testing.T) {
 		return 0, fmt.Errorf("sv status: no pid in %q", out)
 	}
 	var pid0 int
-	waitFor(t, 10*time.Second, func() (err error) { pid0, err = svPid(); return err })
+	testutil.WaitFor(t, 10*time.Second, func() (err error) { pid0, err = svPid(); return err })
 	servingPid(t, env.ProxyEnv, 0, 20*time.Second)
 	if p, err := readPidFile(env.PidFile); err != nil || p != pid0 {
 		t.Fatalf("pid file says %d (%v), sv status says %d", p, err, pid0)
@@ -65,7 +67,7 @@ func TestRunit(t *testing.T) {
 		t.Fatalf("kill -9 %d: %v", victim, err)
 	}
 	var pid1 int
-	waitFor(t, 20*time.Second, func() (err error) {
+	testutil.WaitFor(t, 20*time.Second, func() (err error) {
 		if pid1, err = svPid(); err != nil {
 			return err
 		}
@@ -79,7 +81,7 @@ func TestRunit(t *testing.T) {
 	}
 	servingPid(t, env.ProxyEnv, 0, 20*time.Second)
 	waitProxies(t, env.ProxyEnv, 1, 10*time.Second)
-	waitFor(t, 5*time.Second, func() error {
+	testutil.WaitFor(t, 5*time.Second, func() error {
 		if p, err := readPidFile(env.PidFile); err != nil || p != pid1 {
 			return fmt.Errorf("pid file says %d (%v), want the new restarter %d", p, err, pid1)
 		}

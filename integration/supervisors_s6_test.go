@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // TestS6 runs the restarter as an s6 service (examples/s6/envoy/run adapted
@@ -40,7 +42,7 @@ func TestS6(t *testing.T) {
 		return pidIn(out), nil
 	}
 	var pid0 int
-	waitFor(t, 10*time.Second, func() (err error) { pid0, err = upPid(); return err })
+	testutil.WaitFor(t, 10*time.Second, func() (err error) { pid0, err = upPid(); return err })
 	servingPid(t, env.ProxyEnv, 0, 20*time.Second)
 	if p, err := readPidFile(env.PidFile); err != nil || p != pid0 {
 		t.Fatalf("pid file says %d (%v), s6-svstat says %d", p, err, pid0)

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // recheckProbe is ready after a short survival and answers rechecks as told.
@@ -48,7 +50,7 @@ func TestRollbackRechecksTheServingGeneration(t *testing.T) {
 	h := start(t, Config{Readiness: probe})
 	h.waitState(0, StateReady)
 	reloadFails(t, h, 1)
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		if probe.asked.Load() == 0 {
 			return errors.New("serving generation not rechecked after the rollback")
 		}
@@ -112,7 +114,7 @@ func TestDrainingExitIsNotAdoption(t *testing.T) {
 	h := start(t, Config{Argv: []string{"/bin/sh", "-c", script}})
 	g0 := h.waitState(0, StateReady)
 	var leftover int
-	waitFor(t, 5*time.Second, func() error {
+	testutil.WaitFor(t, 5*time.Second, func() error {
 		b, err := os.ReadFile(filepath.Join(dir, "leftover.pid"))
 		if err == nil {
 			leftover, err = strconv.Atoi(strings.TrimSpace(string(b)))
@@ -129,7 +131,7 @@ func TestDrainingExitIsNotAdoption(t *testing.T) {
 	if err := syscall.Kill(g0.PID, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		for _, g := range h.s.Status().Generations {
 			if g.Epoch == 0 {
 				return fmt.Errorf("epoch 0 still listed (pid %d, start pid %d) after it exited 0 while draining", g.PID, g.StartPID)

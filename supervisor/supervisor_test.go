@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotrestart/restarter/internal/testutil"
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 )
@@ -79,7 +80,7 @@ func (h *harness) stop() error {
 func (h *harness) waitState(epoch uint32, st State) Generation {
 	h.t.Helper()
 	var g Generation
-	waitFor(h.t, 15*time.Second, func() error {
+	testutil.WaitFor(h.t, 15*time.Second, func() error {
 		for _, g = range h.s.Status().Generations {
 			if g.Epoch == epoch && g.State == st {
 				return nil
@@ -88,21 +89,6 @@ func (h *harness) waitState(epoch uint32, st State) Generation {
 		return errors.New("epoch not in state " + string(st))
 	})
 	return g
-}
-
-func waitFor(t testing.TB, d time.Duration, f func() error) {
-	t.Helper()
-	end := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("after %s: %v", d, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestReloadOutcomeAndStatus(t *testing.T) {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // The test binary plays both the restarter (RESTARTER_TEST_ROLE=restarter)
@@ -193,7 +195,7 @@ func (r *restarterProc) signals(g gen) string {
 func (r *restarterProc) waitStart(epoch, n int) gen {
 	r.t.Helper()
 	var got gen
-	waitFor(r.t, 20*time.Second, func() error {
+	testutil.WaitFor(r.t, 20*time.Second, func() error {
 		c := 0
 		for _, g := range r.starts() {
 			if g.epoch == epoch {
@@ -212,7 +214,7 @@ func (r *restarterProc) waitStart(epoch, n int) gen {
 // waitLog waits for a stderr line containing all of the substrings.
 func (r *restarterProc) waitLog(subs ...string) {
 	r.t.Helper()
-	waitFor(r.t, 20*time.Second, func() error {
+	testutil.WaitFor(r.t, 20*time.Second, func() error {
 		if r.countLog(subs...) > 0 {
 			return nil
 		}
@@ -242,26 +244,6 @@ func (r *restarterProc) countLog(subs ...string) int {
 func (r *restarterProc) waitReady(epoch int) {
 	r.t.Helper()
 	r.waitLog(`"msg":"ready"`, fmt.Sprintf(`"epoch":%d,`, epoch))
-}
-
-func waitFor(t testing.TB, d time.Duration, f func() error) {
-	t.Helper()
-	if dl, ok := t.(*testing.T); ok {
-		if deadline, ok := dl.Deadline(); ok && time.Until(deadline) < d {
-			d = time.Until(deadline) - time.Second
-		}
-	}
-	end := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("after %s: %v", d, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func alive(pid int) bool {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hotrestart/restarter/control"
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // cli runs `restarter ARGS` (the control CLI) as a real process.
@@ -282,7 +283,7 @@ func (s *notifyServer) states() []string {
 func (s *notifyServer) waitStates(t *testing.T, n int) []string {
 	t.Helper()
 	var st []string
-	waitFor(t, 20*time.Second, func() error {
+	testutil.WaitFor(t, 20*time.Second, func() error {
 		if st = s.states(); len(st) < n {
 			return fmt.Errorf("got %d state notifications %q, want %d", len(st), st, n)
 		}
@@ -310,7 +311,7 @@ func TestSystemdNotify(t *testing.T) {
 			t.Errorf("the proxy's environment leaks systemd's variables: %q lacks %q", g0.info, w)
 		}
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		for _, m := range ns.all() {
 			if m == "WATCHDOG=1" {
 				return nil
@@ -347,7 +348,7 @@ func TestSystemdNotify(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		r.signal(syscall.SIGHUP)
 	}
-	waitFor(t, 20*time.Second, func() error {
+	testutil.WaitFor(t, 20*time.Second, func() error {
 		if s := ns.states(); len(s)%2 == 1 && len(s) >= 7 && r.countLog(`"msg":"reload done"`) >= 2 {
 			return nil
 		}
@@ -405,7 +406,7 @@ func TestReadyNotify(t *testing.T) {
 		m, _ := filepath.Glob(filepath.Join(runDir, "*.notify"))
 		return m
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testutil.WaitFor(t, 5*time.Second, func() error {
 		if f := notifyFiles(); len(f) != 0 {
 			return fmt.Errorf("notify sockets left after ready: %q", f)
 		}
@@ -430,7 +431,7 @@ func TestReadyNotify(t *testing.T) {
 	if code, out, errs := cli(t, "reload", "--runtime-dir", runDir); code != 0 {
 		t.Fatalf("notifying generation: reload exit %d, %q %q", code, out, errs)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testutil.WaitFor(t, 5*time.Second, func() error {
 		if n := fds(); n != fds0 {
 			return fmt.Errorf("restarter has %d open fds after two reloads, had %d before", n, fds0)
 		}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // Rule 1: epoch 0 at launch, SIGHUP starts the next; envoy mode appends the
@@ -80,7 +82,7 @@ func TestRule2USR1Forwarded(t *testing.T) {
 	g1 := r.waitStart(1, 1)
 	r.waitReady(1)
 	r.signal(syscall.SIGUSR1)
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		for _, g := range []gen{g0, g1} {
 			if !strings.Contains(r.signals(g), "user defined signal 1") {
 				return fmt.Errorf("epoch %d got signals %q, want SIGUSR1", g.epoch, r.signals(g))
@@ -223,7 +225,7 @@ func TestRule8ParentShutdownBackstop(t *testing.T) {
 	r.waitReady(0)
 	r.signal(syscall.SIGHUP)
 	r.waitReady(1)
-	waitFor(t, 15*time.Second, func() error {
+	testutil.WaitFor(t, 15*time.Second, func() error {
 		if alive(g0.pid) {
 			return fmt.Errorf("hung epoch 0 (pid %d) still alive", g0.pid)
 		}
@@ -398,7 +400,7 @@ func TestRule11ForkingStartScriptAndReaping(t *testing.T) {
 	}
 	r.waitReady(0)
 	r.signal(syscall.SIGUSR1)
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		if !strings.Contains(r.signals(g0), "user defined signal 1") {
 			return fmt.Errorf("tracked proxy got %q, want SIGUSR1", r.signals(g0))
 		}
@@ -414,7 +416,7 @@ func TestRule11ForkingStartScriptAndReaping(t *testing.T) {
 	if ppid, _, ok := procStat(orphan); ok && ppid != r.pid {
 		t.Fatalf("orphan %d has parent %d, want the subreaper restarter %d", orphan, ppid, r.pid)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		if _, st, ok := procStat(orphan); ok {
 			return fmt.Errorf("orphan %d still in /proc (state %c)", orphan, st)
 		}
@@ -441,7 +443,7 @@ func TestRule11ParentDeathSignal(t *testing.T) {
 	r.waitReady(1)
 	r.signal(syscall.SIGKILL)
 	r.wait(10 * time.Second)
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		for _, g := range r.starts() {
 			if !strings.Contains(r.signals(g), "terminated") {
 				return fmt.Errorf("epoch %d got %q, want SIGTERM", g.epoch, r.signals(g))

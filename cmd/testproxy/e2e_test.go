@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // The testproxy binary, built once per test run into binDir.
@@ -206,22 +208,6 @@ func (p *proc) waitExit(t *testing.T, d time.Duration) int {
 	}
 }
 
-// waitFor polls f until it returns nil or d passes.
-func waitFor(t *testing.T, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
 func get(url string) (int, string, error) {
@@ -238,7 +224,7 @@ func get(url string) (int, string, error) {
 func (p *proc) admin(t *testing.T) string {
 	t.Helper()
 	var addr string
-	waitFor(t, 20*time.Second, func() error {
+	testutil.WaitFor(t, 20*time.Second, func() error {
 		if p.exited() {
 			t.Fatalf("%s exited (%v) before binding admin", p.name, p.err)
 		}
@@ -276,7 +262,7 @@ func getServerInfo(admin string) (info, error) {
 func (p *proc) waitLive(t *testing.T, epoch uint32) string {
 	t.Helper()
 	admin := p.admin(t)
-	waitFor(t, 30*time.Second, func() error {
+	testutil.WaitFor(t, 30*time.Second, func() error {
 		if p.exited() {
 			t.Fatalf("%s exited (%v) before going live", p.name, p.err)
 		}
@@ -366,7 +352,7 @@ func TestHotRestartUnderLoad(t *testing.T) {
 			slow <- body
 		}
 	}()
-	waitFor(t, 5*time.Second, func() error {
+	testutil.WaitFor(t, 5*time.Second, func() error {
 		if n := byEpoch[0].Load(); n < 150 {
 			return fmt.Errorf("epoch 0 served %d requests, want 150 before the restart", n)
 		}
@@ -398,7 +384,7 @@ func TestHotRestartUnderLoad(t *testing.T) {
 
 	// Every request served by either generation, plus the slow one.
 	want := uint64(ok.Load()) + 1
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		got, err := stat(admin1, "http.requests")
 		if err != nil {
 			return err
@@ -481,7 +467,7 @@ func TestSignals(t *testing.T) {
 	p := in.start(t, 0)
 	p.waitLive(t, 0)
 	p.cmd.Process.Signal(syscall.SIGUSR1)
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		if !strings.Contains(p.log.String(), "reopening logs") {
 			return errors.New(`no "reopening logs" in the log after SIGUSR1`)
 		}
@@ -522,7 +508,7 @@ func TestStartDelayNotReady(t *testing.T) {
 	in := newInstance(t)
 	p := in.start(t, 0, "--start-delay", "1m")
 	admin := p.admin(t)
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		code, body, err := get(admin + "/ready")
 		if err != nil {
 			return err
@@ -580,7 +566,7 @@ func TestThreeGenerationsReusePort(t *testing.T) {
 			t.Errorf("epoch 2 log does not mention worker %s", w)
 		}
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		got, err := stat(admin2, "http.requests")
 		if err != nil {
 			return err
@@ -630,7 +616,7 @@ func TestKeepAliveClientMovesOn(t *testing.T) {
 	p1 := in.start(t, 1, common...)
 	p1.waitLive(t, 1)
 	var seen []answer
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		a := ask()
 		seen = append(seen, a)
 		if a.epoch != "1" {
@@ -707,7 +693,7 @@ func TestParentDies(t *testing.T) {
 	admin1 := p1.waitLive(t, 1)
 	p0.cmd.Process.Kill()
 	p0.waitExit(t, 10*time.Second)
-	waitFor(t, 20*time.Second, func() error {
+	testutil.WaitFor(t, 20*time.Second, func() error {
 		if !strings.Contains(p1.log.String(), "treating it as gone") {
 			return errors.New("epoch 1 has not noticed that epoch 0 died")
 		}

@@ -1,0 +1,33 @@
+// Package testutil holds what this repository's tests share: polling a
+// condition with a deadline instead of sleeping. It is imported only by
+// _test.go files.
+package testutil
+
+import (
+	"testing"
+	"time"
+)
+
+// WaitFor calls f every 10 ms until it returns nil, and fails the test
+// with f's last error if that takes longer than d. d is shortened to end a
+// second before the test binary's own deadline (go test -timeout), so a
+// hang reports f's error instead of a goroutine dump.
+func WaitFor(t testing.TB, d time.Duration, f func() error) {
+	t.Helper()
+	if dt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if deadline, ok := dt.Deadline(); ok && time.Until(deadline)-time.Second < d {
+			d = time.Until(deadline) - time.Second
+		}
+	}
+	end := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("after %v: %v", d, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
