@@ -36,7 +36,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -48,7 +47,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -65,18 +63,12 @@ type Binaries struct {
 	Testproxy string
 }
 
-var (
-	buildOnce sync.Once
-	buildBins Binaries
-	buildErr  error
-	buildDir  string
-)
+// build holds the binaries of one package run.
+var build testutil.Build
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	build.Cleanup()
 	os.Exit(code)
 }
 
@@ -87,56 +79,12 @@ func skipUnlessLinux(t testing.TB) {
 	}
 }
 
-// moduleRoot finds the directory holding go.mod above the package dir.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
-
 // buildBinaries builds cmd/restarter and cmd/testproxy once per package run.
 func buildBinaries(t testing.TB) Binaries {
 	t.Helper()
 	skipUnlessLinux(t)
-	buildOnce.Do(func() {
-		root, err := moduleRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildDir, err = os.MkdirTemp("", "integration-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(gobin); err != nil {
-			gobin = "go"
-		}
-		cmd := exec.Command(gobin, "build", "-o", buildDir+"/", "./cmd/restarter", "./cmd/testproxy")
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
-			return
-		}
-		buildBins = Binaries{Dir: buildDir, Restarter: filepath.Join(buildDir, "restarter"), Testproxy: filepath.Join(buildDir, "testproxy")}
-	})
-	if buildErr != nil {
-		t.Fatalf("building the binaries: %v", buildErr)
-	}
-	return buildBins
+	dir := build.Dir(t, "./cmd/restarter", "./cmd/testproxy")
+	return Binaries{Dir: dir, Restarter: filepath.Join(dir, "restarter"), Testproxy: filepath.Join(dir, "testproxy")}
 }
 
 // freeAddr returns a loopback address whose port was free a moment ago.

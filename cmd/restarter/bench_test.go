@@ -2,43 +2,25 @@ package main
 
 import (
 	"bufio"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
+// build holds the real restarter binary (no race detector), built once.
+var build testutil.Build
 
-// builtRestarter builds the real restarter binary (no race detector) once.
+// builtRestarter builds the real restarter binary once.
 func builtRestarter(b *testing.B) string {
 	b.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "restarter-bench")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "restarter")
-		out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %w: %s", err, out)
-		}
-	})
-	if buildErr != nil {
-		b.Fatalf("build restarter: %v", buildErr)
-	}
-	return builtBin
+	return filepath.Join(build.Dir(b, "./cmd/restarter"), "restarter")
 }
 
 // children lists the pids of pid's children (all threads).

@@ -29,7 +29,9 @@ func TestMain(m *testing.M) {
 		os.Unsetenv("RESTARTER_TEST_ROLE")
 		os.Exit(run(os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	build.Cleanup() // the benchmarks' restarter binary
+	os.Exit(code)
 }
 
 // outFile is a file the restarter writes its stdout or stderr to. A file,

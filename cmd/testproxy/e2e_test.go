@@ -24,19 +24,12 @@ import (
 	"github.com/hotrestart/restarter/internal/testutil"
 )
 
-// The testproxy binary, built once per test run into binDir.
-var (
-	buildOnce sync.Once
-	binDir    string
-	binPath   string
-	buildErr  error
-)
+// build holds the testproxy binary, built once per test run.
+var build = testutil.Build{Race: raceEnabled}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	build.Cleanup()
 	os.Exit(code)
 }
 
@@ -45,25 +38,7 @@ func testproxyBin(t testing.TB) string {
 	if testing.Short() {
 		t.Skip("builds and runs the testproxy binary; skipped in -short")
 	}
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "testproxy-bin-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "testproxy")
-		args := []string{"build", "-o", binPath}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return filepath.Join(build.Dir(t, "./cmd/testproxy"), "testproxy")
 }
 
 // syncBuffer collects a process's stderr.

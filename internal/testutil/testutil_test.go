@@ -2,6 +2,9 @@ package testutil
 
 import (
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -44,5 +47,25 @@ func TestWaitForFailsWithTheLastError(t *testing.T) {
 	}()
 	if r.msg == "" || time.Since(start) < 50*time.Millisecond {
 		t.Fatalf("Fatalf %q after %v, want a failure after 50ms", r.msg, time.Since(start))
+	}
+}
+
+func TestBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go build")
+	}
+	var b Build
+	defer b.Cleanup()
+	dir := b.Dir(t, "./cmd/testproxy")
+	out, err := exec.Command(filepath.Join(dir, "testproxy"), "--hot-restart-version").CombinedOutput()
+	if err != nil || len(out) == 0 {
+		t.Fatalf("built testproxy --hot-restart-version: %q, %v", out, err)
+	}
+	if again := b.Dir(t, "./cmd/restarter"); again != dir {
+		t.Fatalf("second Dir = %s, want the first build's %s", again, dir)
+	}
+	b.Cleanup()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("Cleanup left %s: %v", dir, err)
 	}
 }
