@@ -167,6 +167,17 @@ func RecvMsg(conn *net.UnixConn, buf []byte, maxFDs int) (Msg, error) {
 // parseControl collects every SCM_RIGHTS and SCM_CREDENTIALS message. Even
 // when it fails, every descriptor it could find is in m.FDs for the caller to
 // close.
+// ParseRights returns the descriptors of one SCM_RIGHTS control message.
+// Unlike unix.ParseUnixRights (x/sys v0.35), which indexes past its slice
+// when the data is not a whole number of 4-byte descriptors, it returns an
+// error for such data.
+func ParseRights(c *unix.SocketControlMessage) ([]int, error) {
+	if len(c.Data)%4 != 0 {
+		return nil, fmt.Errorf("SCM_RIGHTS data of %d bytes is not a whole number of descriptors", len(c.Data))
+	}
+	return unix.ParseUnixRights(c)
+}
+
 func parseControl(oob []byte, m *Msg) error {
 	if len(oob) == 0 {
 		return nil
@@ -183,7 +194,7 @@ func parseControl(oob []byte, m *Msg) error {
 		}
 		switch c.Header.Type {
 		case unix.SCM_RIGHTS:
-			fds, err := unix.ParseUnixRights(c)
+			fds, err := ParseRights(c)
 			m.FDs = append(m.FDs, fds...)
 			if err != nil && firstErr == nil {
 				firstErr = fmt.Errorf("parse SCM_RIGHTS: %w", err)

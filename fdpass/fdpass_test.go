@@ -272,3 +272,19 @@ func BenchmarkPass(b *testing.B) {
 		b.Run(fmt.Sprintf("onePerMsg/%d", n), func(b *testing.B) { benchPass(b, a, c, n, 1) })
 	}
 }
+
+func TestParseRightsRejectsPartialDescriptors(t *testing.T) {
+	for _, n := range []int{1, 5, 9} {
+		c := unix.SocketControlMessage{
+			Header: unix.Cmsghdr{Level: unix.SOL_SOCKET, Type: unix.SCM_RIGHTS},
+			Data:   make([]byte, n),
+		}
+		if fds, err := ParseRights(&c); err == nil {
+			t.Errorf("%d bytes of SCM_RIGHTS data: got fds %v, want an error", n, fds)
+		}
+	}
+	c := unix.SocketControlMessage{Header: unix.Cmsghdr{Level: unix.SOL_SOCKET, Type: unix.SCM_RIGHTS}, Data: []byte{7, 0, 0, 0, 9, 0, 0, 0}}
+	if fds, err := ParseRights(&c); err != nil || len(fds) != 2 || fds[0] != 7 || fds[1] != 9 {
+		t.Fatalf("ParseRights = %v, %v; want [7 9]", fds, err)
+	}
+}

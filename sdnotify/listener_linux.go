@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/hotrestart/restarter/fdpass"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
@@ -234,7 +235,7 @@ func senderPID(oob []byte, flags int) (pid int, fds []int, err error) {
 		}
 		switch m.Header.Type {
 		case unix.SCM_RIGHTS:
-			if got, err := unix.ParseUnixRights(&m); err == nil {
+			if got, err := fdpass.ParseRights(&m); err == nil {
 				fds = append(fds, got...)
 			}
 		case unix.SCM_CREDENTIALS:
