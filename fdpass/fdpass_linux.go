@@ -178,6 +178,16 @@ func ParseRights(c *unix.SocketControlMessage) ([]int, error) {
 	return unix.ParseUnixRights(c)
 }
 
+// ParseCredentials returns the credentials of one SCM_CREDENTIALS control
+// message. unix.ParseUnixCredentials (x/sys v0.35) reads a Ucred from the
+// data without checking its length; this returns an error for short data.
+func ParseCredentials(c *unix.SocketControlMessage) (*unix.Ucred, error) {
+	if len(c.Data) < unix.SizeofUcred {
+		return nil, fmt.Errorf("SCM_CREDENTIALS data of %d bytes, want %d", len(c.Data), unix.SizeofUcred)
+	}
+	return unix.ParseUnixCredentials(c)
+}
+
 func parseControl(oob []byte, m *Msg) error {
 	if len(oob) == 0 {
 		return nil
@@ -200,7 +210,7 @@ func parseControl(oob []byte, m *Msg) error {
 				firstErr = fmt.Errorf("parse SCM_RIGHTS: %w", err)
 			}
 		case unix.SCM_CREDENTIALS:
-			uc, err := unix.ParseUnixCredentials(c)
+			uc, err := ParseCredentials(c)
 			if err != nil {
 				if firstErr == nil {
 					firstErr = fmt.Errorf("parse SCM_CREDENTIALS: %w", err)

@@ -288,3 +288,22 @@ func TestParseRightsRejectsPartialDescriptors(t *testing.T) {
 		t.Fatalf("ParseRights = %v, %v; want [7 9]", fds, err)
 	}
 }
+
+func TestParseCredentialsRejectsShortData(t *testing.T) {
+	for _, n := range []int{0, 1, unix.SizeofUcred - 1} {
+		c := unix.SocketControlMessage{
+			Header: unix.Cmsghdr{Level: unix.SOL_SOCKET, Type: unix.SCM_CREDENTIALS},
+			Data:   make([]byte, n),
+		}
+		if cred, err := ParseCredentials(&c); err == nil {
+			t.Errorf("%d bytes of SCM_CREDENTIALS data: got %+v, want an error", n, cred)
+		}
+	}
+	c := unix.SocketControlMessage{
+		Header: unix.Cmsghdr{Level: unix.SOL_SOCKET, Type: unix.SCM_CREDENTIALS},
+		Data:   unix.UnixCredentials(&unix.Ucred{Pid: 42, Uid: 7, Gid: 8})[unix.CmsgLen(0):],
+	}
+	if cred, err := ParseCredentials(&c); err != nil || cred.Pid != 42 || cred.Uid != 7 || cred.Gid != 8 {
+		t.Fatalf("ParseCredentials = %+v, %v; want pid 42 uid 7 gid 8", cred, err)
+	}
+}

@@ -239,7 +239,7 @@ func senderPID(oob []byte, flags int) (pid int, fds []int, err error) {
 				fds = append(fds, got...)
 			}
 		case unix.SCM_CREDENTIALS:
-			if cred, err := unix.ParseUnixCredentials(&m); err == nil {
+			if cred, err := fdpass.ParseCredentials(&m); err == nil {
 				pid = int(cred.Pid)
 			}
 		}
