@@ -165,6 +165,30 @@ func supervisedEnv(t *testing.T) *supervised {
 	return &supervised{ProxyEnv: env, PidFile: filepath.Join(env.RuntimeDir, "restarter.pid"), Command: shellJoin(args)}
 }
 
+// reloadsKeepPid waits until the supervisor reports the restarter's pid
+// (supPid, named who in messages) and epoch 0 serves, checks the pid file
+// agrees, then reloads twice through reload under a steady client: each
+// time the new epoch serves, the old generation drains and exits, and the
+// supervisor still reports the same pid. It returns that pid.
+func reloadsKeepPid(t *testing.T, env *supervised, who string, supPid func() (int, error), reload func()) int {
+	t.Helper()
+	var pid0 int
+	testutil.WaitFor(t, 10*time.Second, func() (err error) { pid0, err = supPid(); return err })
+	servingPid(t, env.ProxyEnv, 0, 20*time.Second)
+	if p, err := readPidFile(env.PidFile); err != nil || p != pid0 {
+		t.Fatalf("pid file says %d (%v), %s says %d", p, err, who, pid0)
+	}
+	for epoch := 1; epoch <= 2; epoch++ {
+		reloadUnderLoad(t, env.ProxyEnv, fmt.Sprintf("%s reload #%d", who, epoch), epoch, reload)
+		servingPid(t, env.ProxyEnv, epoch, 10*time.Second)
+		waitProxies(t, env.ProxyEnv, 1, 15*time.Second) // the old generation drained and exited
+		if p, err := supPid(); err != nil || p != pid0 {
+			t.Fatalf("after reload #%d: %s pid %d (%v), want the same pid %d", epoch, who, p, err, pid0)
+		}
+	}
+	return pid0
+}
+
 // writeRunScript writes an executable sh script.
 func writeRunScript(t *testing.T, path, body string) {
 	t.Helper()

@@ -43,22 +43,7 @@ func TestRunit(t *testing.T) {
 		}
 		return 0, fmt.Errorf("sv status: no pid in %q", out)
 	}
-	var pid0 int
-	testutil.WaitFor(t, 10*time.Second, func() (err error) { pid0, err = svPid(); return err })
-	servingPid(t, env.ProxyEnv, 0, 20*time.Second)
-	if p, err := readPidFile(env.PidFile); err != nil || p != pid0 {
-		t.Fatalf("pid file says %d (%v), sv status says %d", p, err, pid0)
-	}
-
-	// Two reloads through sv hup, each under a steady client.
-	for epoch := 1; epoch <= 2; epoch++ {
-		reloadUnderLoad(t, env.ProxyEnv, fmt.Sprintf("runit sv hup #%d", epoch), epoch, func() { runTool(t, svBin, "hup", svc) })
-		servingPid(t, env.ProxyEnv, epoch, 10*time.Second)
-		waitProxies(t, env.ProxyEnv, 1, 15*time.Second) // the old generation drained and exited
-		if p, err := svPid(); err != nil || p != pid0 {
-			t.Fatalf("after sv hup #%d: sv status pid %d (%v), want the same pid %d", epoch, p, err, pid0)
-		}
-	}
+	pid0 := reloadsKeepPid(t, env, "sv status", svPid, func() { runTool(t, svBin, "hup", svc) })
 
 	// A crash of the serving proxy: the restarter exits 1 and runsv runs the
 	// service again, from epoch 0.

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // TestS6 runs the restarter as an s6 service (examples/s6/envoy/run adapted
@@ -41,21 +39,7 @@ func TestS6(t *testing.T) {
 		}
 		return pidIn(out), nil
 	}
-	var pid0 int
-	testutil.WaitFor(t, 10*time.Second, func() (err error) { pid0, err = upPid(); return err })
-	servingPid(t, env.ProxyEnv, 0, 20*time.Second)
-	if p, err := readPidFile(env.PidFile); err != nil || p != pid0 {
-		t.Fatalf("pid file says %d (%v), s6-svstat says %d", p, err, pid0)
-	}
-
-	for epoch := 1; epoch <= 2; epoch++ {
-		reloadUnderLoad(t, env.ProxyEnv, fmt.Sprintf("s6 s6-svc -h #%d", epoch), epoch, func() { runTool(t, svcBin, "-h", svc) })
-		servingPid(t, env.ProxyEnv, epoch, 10*time.Second)
-		waitProxies(t, env.ProxyEnv, 1, 15*time.Second) // the old generation drained and exited
-		if p, err := upPid(); err != nil || p != pid0 {
-			t.Fatalf("after s6-svc -h #%d: s6-svstat pid %d (%v), want the same pid %d", epoch, p, err, pid0)
-		}
-	}
+	pid0 := reloadsKeepPid(t, env, "s6-svstat", upPid, func() { runTool(t, svcBin, "-h", svc) })
 
 	// s6-svc -d: SIGTERM (then SIGCONT) and keep it down.
 	runTool(t, svcBin, "-wD", "-T", "15000", "-d", svc)
