@@ -13,13 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Max is the largest base id: Envoy scales the id by 10 and adds up to 9
-// inside a uint32.
-const Max = (1<<32 - 1 - 9) / 10
-
-// DefaultSocketPath is Envoy's default --socket-path.
-const DefaultSocketPath = "@envoy_domain_socket"
-
 // HeldError reports a base id whose lock another process holds.
 type HeldError struct {
 	ID   uint32

@@ -24,8 +24,16 @@ import (
 )
 
 // CONTROL_TEST_DIAL=<socket> makes the test binary a client that sends one
-// status request and prints the response line (exit 3 if it cannot connect).
+// status request and prints the response line (exit 3 if it cannot connect);
+// CONTROL_TEST_SERVE=<socket> a fake server (see fakeServer);
+// CONTROL_TEST_CLI=1 the control CLI with the arguments.
 func TestMain(m *testing.M) {
+	if path := os.Getenv("CONTROL_TEST_SERVE"); path != "" {
+		os.Exit(fakeServer(path))
+	}
+	if os.Getenv("CONTROL_TEST_CLI") != "" {
+		os.Exit(RunCLI(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	if path := os.Getenv("CONTROL_TEST_DIAL"); path != "" {
 		c, err := net.Dial("unix", path)
 		if err != nil {
@@ -557,13 +565,22 @@ func TestRefusesOtherUID(t *testing.T) {
 }
 
 func FuzzDecodeRequest(f *testing.F) {
-	for _, s := range []string{`{"op":"status"}`, `{"op":"reload"}`, `{"op":"stop"}`, "", "hello", `{"op":1}`, `{"op":"status"} x`, "[]", `{"op":"status","x":1}`} {
+	for _, s := range []string{`{"op":"status"}`, `{"op":"reload"}`, `{"op":"stop"}`, "", "hello", `{"op":1}`,
+		`{"op":"status"} x`, "[]", `{"op":"status","x":1}`, `{"OP":"stop"}`, `{"op":"stop","op":"status"}`, `{"\u006fp":"stop"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRequest(b)
-		if err == nil && r.Op != OpStatus && r.Op != OpReload && r.Op != OpStop {
+		if err != nil {
+			return
+		}
+		if !IsCommand(r.Op) {
 			t.Fatalf("accepted op %q", r.Op)
+		}
+		// What is accepted is exactly one key "op" with that value.
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil || len(m) != 1 || m["op"] != r.Op {
+			t.Fatalf("accepted %q as %q, but it decodes to %v (%v)", b, r.Op, m, err)
 		}
 	})
 }
