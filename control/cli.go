@@ -66,7 +66,8 @@ func cliUsage(w io.Writer) {
 	fmt.Fprintf(w, "usage: restarter %s [flags]\n\n%s\n", strings.Join(line, " | "), CommandHelp("  "))
 	fmt.Fprint(w, `With one restarter running no selector is needed; with several, pick one
 with --name or --base-id. Without --runtime-dir every default location is
-searched: `+DefaultRuntimeDirRule+`.
+searched: $XDG_RUNTIME_DIR/restarter, /run/user/<uid>/restarter,
+/run/restarter (as root) and /tmp/restarter-<uid>.
 
 flags:
 `)
@@ -86,7 +87,7 @@ func parseCLI(args []string, stderr io.Writer) (*command, cliOptions, error) {
 	}
 	fs := pflag.NewFlagSet("restarter "+cmd.name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	runtimeDir := fs.String("runtime-dir", "", "the restarter's --runtime-dir (default: search "+DefaultRuntimeDirRule+")")
+	runtimeDir := fs.String("runtime-dir", "", "the restarter's --runtime-dir (default: search every default location)")
 	name := fs.String("name", "", "the instance's --name")
 	id := fs.Int64("base-id", -1, "the instance's --base-id (when it has no --name)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "give up after this long (default: "+defaultTimeouts()+")")

@@ -130,13 +130,9 @@ Safe reloads:
 Control:
   The restarter serves RUNTIME_DIR/NAME.ctl (NAME is --name, else base-<id>;
   mode 0600, peers must be the same uid or root):
-    restarter status [--json]  each generation's epoch, pid, state, start and
-                               ready time, and the last reload's outcome
-    restarter reload           reload and wait: exit 0 once the new generation is
-                               ready, 1 with the reason when it failed
-    restarter stop             stop, and wait until the restarter is gone
-  With one instance in --runtime-dir no selector is needed; with several give
-  --name NAME or --base-id N. See 'restarter status --help'.
+{{commands}}  With one instance running no selector is needed; with several give --name
+  NAME or --base-id N. Without --runtime-dir the CLI searches every default
+  location. See 'restarter status --help'.
 
 systemd (Type=notify or Type=notify-reload; only when NOTIFY_SOCKET is set):
   READY=1 once epoch 0 is ready; on SIGHUP RELOADING=1 with MONOTONIC_USEC, then
@@ -158,16 +154,6 @@ container's PID 1), its own pid never changes across reloads, and children get
 SIGTERM if it is killed. Logs go to stderr through zap, one event per line with
 epoch, pid and state; the proxy's stdout and stderr pass through unchanged.
 `
-
-func defaultRuntimeDir() string {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "restarter")
-	}
-	if os.Geteuid() == 0 {
-		return "/run/restarter"
-	}
-	return "/tmp/restarter-" + strconv.Itoa(os.Geteuid())
-}
 
 // parseFlags parses args (without the program name). Bad input returns a
 // *usageError whose message names the value and what to do.
@@ -199,14 +185,14 @@ func parseFlags(args []string) (Config, error) {
 	baseID := fs.Int64("base-id", 0, fmt.Sprintf("base id passed to every generation (0..%d)", baseid.Max))
 	fs.BoolVar(&c.DynamicBaseID, "use-dynamic-base-id", false, "pick a free base id once at start and keep it")
 	fs.StringVar(&c.BaseIDPath, "base-id-path", "", "write the base id in use to `FILE`")
-	fs.StringVar(&c.RuntimeDir, "runtime-dir", defaultRuntimeDir(), "directory for locks (created 0700)")
+	fs.StringVar(&c.RuntimeDir, "runtime-dir", "", "`DIR` for locks and the control, notify and hot-restart sockets; created 0700, refused if others may write to it (default "+control.DefaultRuntimeDirRule+")")
 	fs.StringVar(&c.PidFile, "pid-file", "", "write the restarter's pid to `FILE` (atomically; removed on exit)")
 	fs.StringVar(&c.Name, "name", "", "instance name for the control CLI and socket (default base-<id>)")
 	fs.StringVar(&c.LogFormat, "log-format", "console", "console or json")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.BoolVarP(&c.Help, "help", "h", false, "show this help")
 	fs.BoolVar(&c.Version, "version", false, "print the version")
-	c.usage = helpHead + fs.FlagUsages() + helpTail
+	c.usage = helpHead + fs.FlagUsages() + strings.Replace(helpTail, "{{commands}}", control.CommandHelp("    "), 1)
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -217,6 +203,9 @@ func parseFlags(args []string) (Config, error) {
 	}
 	if c.Help || c.Version {
 		return c, nil
+	}
+	if c.RuntimeDir == "" {
+		c.RuntimeDir = control.DefaultRuntimeDir()
 	}
 
 	for _, p := range []struct {
@@ -372,8 +361,61 @@ func parseFlags(args []string) (Config, error) {
 		}
 	}
 	c.SocketPath = socketPath(rest[1:])
-	setValidator()
+	setValidator() // before the socket flags: validation binds no socket
+	if c.Envoy {
+		if err := privateHotRestartSocket(&c, rest[1:]); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
+}
+
+// hotRestartSocketName is the --socket-path the restarter gives Envoy in
+// its runtime dir; Envoy appends _[udp_]{parent,child}_<base id*10+n>, so
+// instances with different base ids in one dir never collide.
+const hotRestartSocketName = "hotrestart"
+
+// longestSocketSuffix is the longest name Envoy appends to --socket-path:
+// "_udp_parent_" and the largest base id times ten plus two.
+var longestSocketSuffix = "_udp_parent_" + strconv.FormatUint(uint64(baseid.Max)*10+2, 10)
+
+// privateHotRestartSocket: abstract socket names (Envoy's default) have no
+// permissions, so any local user can squat or reach them. When COMMAND sets
+// no --socket-path, every generation gets one in the 0700 runtime dir, with
+// --socket-mode 600 unless COMMAND sets its own mode.
+func privateHotRestartSocket(c *Config, args []string) error {
+	if hasFlag(args, "--socket-path") {
+		return nil
+	}
+	p := filepath.Join(c.RuntimeDir, hotRestartSocketName)
+	if !filepath.IsAbs(p) {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return usagef("--runtime-dir %q: %v", c.RuntimeDir, err)
+		}
+		p = abs
+	}
+	if n := len(p) + len(longestSocketSuffix); n > maxSocketPath {
+		return usagef("the hot-restart socket %s%s would be %d bytes, longer than a Unix socket path may be (%d): use a shorter --runtime-dir, or give COMMAND its own --socket-path",
+			p, longestSocketSuffix, n, maxSocketPath)
+	}
+	c.SocketPath = p
+	c.Argv = append(c.Argv, "--socket-path", p)
+	if !hasFlag(args, "--socket-mode") {
+		c.Argv = append(c.Argv, "--socket-mode", "600")
+	}
+	return nil
+}
+
+// hasFlag reports whether args set the long flag name (as "name value" or
+// "name=value").
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 // envoyValidator is COMMAND with its own arguments and --mode validate

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hotrestart/restarter/baseid"
 	"github.com/hotrestart/restarter/control"
+	"github.com/hotrestart/restarter/internal/osutil"
 	"github.com/hotrestart/restarter/sdnotify"
 	"github.com/hotrestart/restarter/supervisor"
 	"github.com/hotrestart/restarter/watch"
@@ -206,8 +207,9 @@ func setup(cfg *Config, log *zap.Logger) (cleanup func(), code int) {
 			undo[i]()
 		}
 	}
-	if err := ensureRuntimeDir(cfg.RuntimeDir); err != nil {
+	if err := osutil.EnsurePrivateDir(cfg.RuntimeDir); err != nil {
 		log.Error("runtime dir", zap.String("dir", cfg.RuntimeDir), zap.Error(err))
+		fmt.Fprintf(os.Stderr, "restarter: refusing --runtime-dir %s: %v\n", cfg.RuntimeDir, err)
 		return cleanup, exitUsage
 	}
 	var lock *baseid.Lock
@@ -287,25 +289,6 @@ func version() string {
 		return bi.Main.Version
 	}
 	return "(devel)"
-}
-
-// ensureRuntimeDir creates dir 0700 if missing and refuses one that is not a
-// directory or belongs to another user.
-func ensureRuntimeDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create runtime dir: %w", err)
-	}
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return fmt.Errorf("runtime dir: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("runtime dir %s is not a directory", dir)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("runtime dir %s belongs to uid %d, not us (%d): use --runtime-dir", dir, st.Uid, os.Geteuid())
-	}
-	return nil
 }
 
 // writeAtomic writes content to path through a temporary file and a rename,
