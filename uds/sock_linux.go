@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hotrestart/restarter/fdpass"
+	"github.com/hotrestart/restarter/internal/osutil"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
@@ -39,7 +40,13 @@ func bind(name string, mode os.FileMode) (*net.UnixConn, string, error) {
 	conn, err := bindUnixgram(addr, mode)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, "", fmt.Errorf("bind %s: %w (another instance uses this --base-id or --socket-path: choose another)", name, err)
+			who := "another instance uses this --base-id or --socket-path"
+			if isAbstract(name) { // a squatter of another uid, or a stray instance
+				if h := osutil.DescribeAbstractHolders(name); h != "" {
+					who = "it is " + h
+				}
+			}
+			return nil, "", fmt.Errorf("bind %s: %w (%s: choose another --base-id or --socket-path)", name, err, who)
 		}
 		return nil, "", fmt.Errorf("bind %s: %w", name, err)
 	}
