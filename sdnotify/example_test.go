@@ -2,12 +2,30 @@ package sdnotify_test
 
 import (
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 
 	"github.com/hotrestart/restarter/sdnotify"
 )
 
-func ExampleStripEnv() {
-	env := []string{"PATH=/usr/bin", "NOTIFY_SOCKET=/run/systemd/notify", "WATCHDOG_USEC=30000000", "RESTART_EPOCH=3"}
-	fmt.Println(sdnotify.StripEnv(env))
-	// Output: [PATH=/usr/bin RESTART_EPOCH=3]
+// A generation's notify socket: the READY=1 counts because its sender (here
+// this very process) is accepted.
+func ExampleListen() {
+	dir, _ := os.MkdirTemp("", "sdnotify-example")
+	defer os.RemoveAll(dir)
+	self := os.Getpid()
+	l, err := sdnotify.Listen(filepath.Join(dir, "gen.notify"), func(pid int) bool { return pid == self }, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer l.Close()
+
+	c, _ := net.Dial("unixgram", l.Path()) // what sd_notify(3) in the proxy does
+	c.Write([]byte("STATUS=starting\nREADY=1\n"))
+	c.Close()
+	<-l.Ready()
+	fmt.Println("ready")
+	// Output: ready
 }
