@@ -159,21 +159,10 @@ func (e *endpoint) setDeadline(t time.Time) { e.conn.SetDeadline(t) }
 // socket inode's mode (less the umask), so the node is never more open than
 // mode, even for an instant. The caller chmods afterwards for the exact mode.
 func bindUnixgram(addr *net.UnixAddr, mode os.FileMode) (*net.UnixConn, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	f, err := osutil.BindUnix(unix.SOCK_DGRAM, addr.Name, mode)
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
+		return nil, err
 	}
-	if err := unix.Fchmod(fd, uint32(mode.Perm())); err != nil {
-		unix.Close(fd)
-		return nil, os.NewSyscallError("fchmod", err)
-	}
-	// The syscall package, unlike x/sys/unix, accepts an abstract name that
-	// fills all 108 bytes of sun_path (Envoy's padding, see sockAddr).
-	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: addr.Name}); err != nil {
-		unix.Close(fd)
-		return nil, os.NewSyscallError("bind", err)
-	}
-	f := os.NewFile(uintptr(fd), addr.Name)
 	defer f.Close()
 	c, err := net.FileConn(f)
 	if err != nil {
