@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"os"
 	"strconv"
-
-	"github.com/hotrestart/restarter/internal/osutil"
+	"strings"
 )
 
 // orphanChildren lists live processes whose parent is this process, read from
@@ -30,10 +29,26 @@ func orphanChildren() []int {
 	return out
 }
 
-// readStat returns ppid and state from /proc/<pid>/stat.
+// readStat returns ppid and state from /proc/<pid>/stat. The command name may
+// contain spaces and parentheses, so parse after the last ')'.
 func readStat(pid int) (ppid int, state byte, ok bool) {
-	st, err := osutil.ReadStat(pid)
-	return st.PPID, st.State, err == nil
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 || len(f[0]) != 1 {
+		return 0, 0, false
+	}
+	ppid, err = strconv.Atoi(f[1])
+	if err != nil {
+		return 0, 0, false
+	}
+	return ppid, f[0][0], true
 }
 
 // environHas reports whether pid's environment contains kv. An environment

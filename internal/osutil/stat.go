@@ -9,8 +9,10 @@ import (
 
 // Stat is the part of /proc/<pid>/stat (proc(5)) the restarter reads.
 type Stat struct {
-	State byte // field 3: R, S, D, Z, T, ...
-	PPID  int  // field 4
+	State     byte   // field 3: R, S, D, Z, T, t, ...
+	PPID      int    // field 4
+	Pgrp      int    // field 5, 0 when the line stops before it
+	StartTime uint64 // field 22, clock ticks after boot (with the pid it names one process); 0 when absent
 }
 
 // ParseStat parses the contents of a /proc/<pid>/stat file. The command name
@@ -32,5 +34,16 @@ func ParseStat(b []byte) (Stat, error) {
 	if err != nil || ppid < 0 {
 		return Stat{}, fmt.Errorf("stat: ppid %q is not a pid", f[1])
 	}
-	return Stat{State: f[0][0], PPID: ppid}, nil
+	st := Stat{State: f[0][0], PPID: ppid}
+	if len(f) > 2 {
+		if st.Pgrp, err = strconv.Atoi(string(f[2])); err != nil {
+			return Stat{}, fmt.Errorf("stat: pgrp %q is not a number", f[2])
+		}
+	}
+	if len(f) > 19 {
+		if st.StartTime, err = strconv.ParseUint(string(f[19]), 10, 64); err != nil {
+			return Stat{}, fmt.Errorf("stat: starttime %q is not a number", f[19])
+		}
+	}
+	return st, nil
 }

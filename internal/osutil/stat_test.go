@@ -11,8 +11,11 @@ var statCases = []struct {
 	want Stat
 	ok   bool
 }{
-	{"plain", "42 (envoy) S 1 42 42 0 -1", Stat{State: 'S', PPID: 1}, true},
-	{"spaces and parens in comm", "7 (a) b) (c) Z 99 7 7", Stat{State: 'Z', PPID: 99}, true},
+	{"plain", "42 (envoy) S 1 42 42 0 -1", Stat{State: 'S', PPID: 1, Pgrp: 42}, true},
+	{"full", "9 (sh) R 2 9 9 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 12345 2 3 4", Stat{State: 'R', PPID: 2, Pgrp: 9, StartTime: 12345}, true},
+	{"bad pgrp", "9 (sh) R 2 x", Stat{}, false},
+	{"bad starttime", "9 (sh) R 2 9 9 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 -5", Stat{}, false},
+	{"spaces and parens in comm", "7 (a) b) (c) Z 99 7 7", Stat{State: 'Z', PPID: 99, Pgrp: 7}, true},
 	{"empty comm", "7 () R 0", Stat{State: 'R', PPID: 0}, true},
 	{"no paren", "7 envoy S 1", Stat{}, false},
 	{"too few fields", "7 (x) S", Stat{}, false},
