@@ -265,90 +265,114 @@ func parseFlags(args []string) (Config, error) {
 	}
 	c.LogLevel = lv
 
+	if err := checkReadiness(&c, fs, *readyMode); err != nil {
+		return c, err
+	}
+	if *noValidate && *validateCmd != "" {
+		return c, usagef("give --validate-cmd or --no-validate, not both")
+	}
+	v := validatorChoice{cmd: *validateCmd, set: fs.Changed("validate-cmd"), off: *noValidate}
+	return c, parseCommand(&c, fs, v)
+}
+
+// checkReadiness checks --name, --watch and that one readiness check at
+// most is chosen.
+func checkReadiness(c *Config, fs *pflag.FlagSet, readyMode string) error {
 	if c.Name != "" || fs.Changed("name") {
 		if err := control.ValidName(c.Name); err != nil {
-			return c, usagef("%v", err)
+			return usagef("%v", err)
 		}
 	}
-	switch *readyMode {
+	switch readyMode {
 	case "":
 	case "notify":
 		c.ReadyNotify = true
 	default:
-		return c, usagef("--ready %q: the only value is notify (--ready=notify); for the other checks use --ready-after, --ready-url, --ready-cmd or --ready-envoy-admin", *readyMode)
+		return usagef("--ready %q: the only value is notify (--ready=notify); for the other checks use --ready-after, --ready-url, --ready-cmd or --ready-envoy-admin", readyMode)
 	}
 	n := 0
-	for _, s := range []string{c.ReadyURL, c.ReadyCmd, c.ReadyEnvoyAdmin, *readyMode} {
+	for _, s := range []string{c.ReadyURL, c.ReadyCmd, c.ReadyEnvoyAdmin, readyMode} {
 		if s != "" {
 			n++
 		}
 	}
 	if n > 1 {
-		return c, usagef("give only one of --ready-url, --ready-cmd, --ready-envoy-admin, --ready=notify")
+		return usagef("give only one of --ready-url, --ready-cmd, --ready-envoy-admin, --ready=notify")
 	}
 	if n == 1 && fs.Changed("ready-after") {
-		return c, usagef("--ready-after cannot be combined with --ready-url, --ready-cmd, --ready-envoy-admin or --ready=notify")
+		return usagef("--ready-after cannot be combined with --ready-url, --ready-cmd, --ready-envoy-admin or --ready=notify")
 	}
 	for _, p := range c.Watch {
 		if p == "" {
-			return c, usagef("--watch needs a path")
-		}
-	}
-	if *noValidate && *validateCmd != "" {
-		return c, usagef("give --validate-cmd or --no-validate, not both")
-	}
-	// The validator is settled once COMMAND is known (the envoy default).
-	setValidator := func() {
-		switch {
-		case *noValidate || fs.Changed("validate-cmd") && *validateCmd == "":
-			c.Validator = nil
-		case *validateCmd != "":
-			c.Validator = []string{"/bin/sh", "-c", *validateCmd}
-		case c.Envoy && !c.Script && len(c.Argv) > 0:
-			c.Validator = envoyValidator(c.Argv)
+			return usagef("--watch needs a path")
 		}
 	}
 	if c.ReadyURL != "" {
 		u, err := url.Parse(c.ReadyURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return c, usagef("--ready-url %q: want an http:// or https:// URL", c.ReadyURL)
+			return usagef("--ready-url %q: want an http:// or https:// URL", c.ReadyURL)
 		}
 	}
+	return nil
+}
 
+// validatorChoice is what --validate-cmd and --no-validate asked for; the
+// validator is settled once COMMAND is known (the envoy default).
+type validatorChoice struct {
+	cmd      string
+	set, off bool // --validate-cmd given (maybe ''), --no-validate
+}
+
+func (v validatorChoice) validator(c *Config) []string {
+	switch {
+	case v.off || v.set && v.cmd == "":
+		return nil
+	case v.cmd != "":
+		return []string{"/bin/sh", "-c", v.cmd}
+	case c.Envoy && !c.Script && len(c.Argv) > 0:
+		return envoyValidator(c.Argv)
+	}
+	return nil
+}
+
+// parseCommand reads START_SCRIPT or -- COMMAND [ARG...] after the flags,
+// and settles what depends on it: --envoy's default, the validator, the
+// hot-restart socket.
+func parseCommand(c *Config, fs *pflag.FlagSet, v validatorChoice) error {
 	rest := fs.Args()
 	dash := fs.ArgsLenAtDash()
 	switch {
 	case len(rest) == 0:
-		return c, usagef("missing START_SCRIPT or -- COMMAND; see --help")
+		return usagef("missing START_SCRIPT or -- COMMAND; see --help")
 	case dash == 0:
 		// exec form
 	case dash < 0 && len(rest) == 1:
 		c.Script = true
 	default:
-		return c, usagef("unexpected arguments %q after START_SCRIPT %q: use -- COMMAND [ARG...] to pass arguments", rest[1:], rest[0])
+		return usagef("unexpected arguments %q after START_SCRIPT %q: use -- COMMAND [ARG...] to pass arguments", rest[1:], rest[0])
 	}
 	if c.Script {
 		p, err := filepath.Abs(rest[0])
 		if err != nil {
-			return c, usagef("START_SCRIPT %q: %v", rest[0], err)
+			return usagef("START_SCRIPT %q: %v", rest[0], err)
 		}
 		if err := checkExecutable(p); err != nil {
-			return c, usagef("START_SCRIPT %q: %v", rest[0], err)
+			return usagef("START_SCRIPT %q: %v", rest[0], err)
 		}
 		if fs.Changed("envoy") && c.Envoy {
-			return c, usagef("--envoy needs the exec form: restarter --envoy -- envoy ARG...; a START_SCRIPT gets RESTART_EPOCH in its environment")
+			return usagef("--envoy needs the exec form: restarter --envoy -- envoy ARG...; a START_SCRIPT gets RESTART_EPOCH in its environment")
 		}
 		c.Argv = []string{p}
-		setValidator()
-		return c, nil
+		c.Validator = v.validator(c)
+		return nil
 	}
 	p, err := exec.LookPath(rest[0])
 	if err != nil {
-		return c, usagef("COMMAND %q: %v", rest[0], unwrapExec(err))
+		return usagef("COMMAND %q: %v", rest[0], unwrapExec(err))
 	}
 	if !filepath.IsAbs(p) {
 		if p, err = filepath.Abs(p); err != nil {
-			return c, usagef("COMMAND %q: %v", rest[0], err)
+			return usagef("COMMAND %q: %v", rest[0], err)
 		}
 	}
 	c.Argv = append([]string{p}, rest[1:]...)
@@ -357,17 +381,15 @@ func parseFlags(args []string) (Config, error) {
 	}
 	if c.Envoy {
 		if err := checkEnvoyArgs(rest[1:]); err != nil {
-			return c, err
+			return err
 		}
 	}
 	c.SocketPath = socketPath(rest[1:])
-	setValidator() // before the socket flags: validation binds no socket
+	c.Validator = v.validator(c) // before the socket flags: validation binds no socket
 	if c.Envoy {
-		if err := privateHotRestartSocket(&c, rest[1:]); err != nil {
-			return c, err
-		}
+		return privateHotRestartSocket(c, rest[1:])
 	}
-	return c, nil
+	return nil
 }
 
 // hotRestartSocketName is the --socket-path the restarter gives Envoy in
