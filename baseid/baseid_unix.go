@@ -27,7 +27,7 @@ func (e *HeldError) Error() string {
 	if e.PID > 0 {
 		holder = "pid " + strconv.Itoa(e.PID)
 	}
-	return fmt.Sprintf("base id %d is already held by %s (lock %s); pick another --base-id or use --use-dynamic-base-id", e.ID, holder, e.Path)
+	return fmt.Sprintf("base id %d is already held by %s (lock %s)", e.ID, holder, e.Path)
 }
 
 // Lock is a held base id. Close releases it.

@@ -94,7 +94,7 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 		var err error
 		if w, err = watch.New(cfg.Watch, cfg.WatchDebounce, log); err != nil {
 			log.Error("watch", zap.Error(err))
-			fmt.Fprintf(os.Stderr, "restarter: %v\n", err)
+			fmt.Fprintf(os.Stderr, "restarter: --watch: %v\n", err)
 			return exitUsage
 		}
 		defer w.Close()
@@ -221,7 +221,11 @@ func setup(cfg *Config, log *zap.Logger) (cleanup func(), code int) {
 	}
 	if err != nil {
 		log.Error("base id", zap.Error(err))
-		fmt.Fprintf(os.Stderr, "restarter: %v\n", err)
+		hint := ""
+		if held := (*baseid.HeldError)(nil); errors.As(err, &held) {
+			hint = "; pick another --base-id or use --use-dynamic-base-id"
+		}
+		fmt.Fprintf(os.Stderr, "restarter: %v%s\n", err, hint)
 		return cleanup, exitUsage
 	}
 	undo = append(undo, func() { lock.Close() })
