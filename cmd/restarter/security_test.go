@@ -266,3 +266,26 @@ func TestEnvoyModeHotRestartSocketsArePrivate(t *testing.T) {
 		t.Fatalf("exit %d, want 0", code)
 	}
 }
+
+// TestRuntimeDirHelp: --runtime-dir's help says what the dir holds and
+// shows the rule for its default, not the value evaluated for this user.
+func TestRuntimeDirHelp(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", "/run/user/4242")
+	c, err := parseFlags([]string{"--help"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"locks and the control, notify and hot-restart sockets",
+		"$XDG_RUNTIME_DIR/restarter, else /run/restarter as root, else /tmp/restarter-<uid>", "restarter reload"} {
+		if !strings.Contains(c.usage, want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+	if strings.Contains(c.usage, "/run/user/4242") {
+		t.Error("--help shows the evaluated default /run/user/4242/restarter, want the rule")
+	}
+	c, err = parseFlags([]string{"--", "/bin/true"})
+	if err != nil || c.RuntimeDir != "/run/user/4242/restarter" {
+		t.Fatalf("default runtime dir: got %q, %v", c.RuntimeDir, err)
+	}
+}

@@ -81,3 +81,14 @@ func TestAbstractInodes(t *testing.T) {
 		t.Errorf("got %v, want [200]", got)
 	}
 }
+
+func FuzzAbstractInodes(f *testing.F) {
+	f.Add("0000: 00000002 00000000 00000000 0002 01 200 @x@@@\n", "x")
+	f.Add("Num RefCount\n\n1 2 3 4 5 6 7\n", "")
+	f.Fuzz(func(t *testing.T, table, name string) {
+		inodes, _ := abstractInodes(strings.NewReader(table), name)
+		if len(inodes) > strings.Count(table, "\n")+1 { // at most one per line
+			t.Fatalf("%d inodes from %d lines", len(inodes), strings.Count(table, "\n")+1)
+		}
+	})
+}
