@@ -198,7 +198,7 @@ func TestBusyIsRetried(t *testing.T) {
 		}
 		return nil
 	})
-	code, _, errs := runCLI("status", "--runtime-dir", dir, "--timeout", "300ms")
+	code, _, errs := runCLI("status", "--runtime-dir", dir, "--timeout", "2s")
 	if code != ExitFailed || !strings.Contains(errs, "too many clients") {
 		t.Fatalf("status while all slots run requests: got %d, %q; want 1 saying too many clients", code, errs)
 	}
