@@ -501,33 +501,12 @@ func TestCLIStopTimeout(t *testing.T) {
 // kernel refuses the connect; with the mode widened by mistake the
 // SO_PEERCRED check still refuses, and the handler never runs.
 func TestRefusesOtherUID(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a client as nobody (setpriv); run the tests as root to cover the SO_PEERCRED check")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("setpriv not installed (util-linux); cannot run a client as another uid")
-	}
-	// A directory nobody can traverse, holding a copy of the test binary.
-	dir := t.TempDir()
-	for _, d := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bin := filepath.Join(dir, "control.test")
-	data, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := nobodyBinary(t)
+	dir := filepath.Dir(bin)
 	h := newFakeHandler()
 	s := startServer(t, dir, "edge", h)
 	asNobody := func() (string, int) {
-		cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin)
-		cmd.Env = []string{"CONTROL_TEST_DIAL=" + s.Path()}
+		cmd := asNobody(t, bin, []string{"CONTROL_TEST_DIAL=" + s.Path()})
 		out, err := cmd.Output()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {

@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"syscall"
+	"testing"
 	"time"
+
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // fakeServer is a control server that claims every reload succeeded at
@@ -28,4 +32,17 @@ func fakeServer(path string) int {
 	<-sigc
 	s.Close()
 	return 0
+}
+
+// nobodyBinary is a copy of the test binary that nobody can run.
+func nobodyBinary(t *testing.T) string {
+	t.Helper()
+	testutil.AsNobody(t, "true") // skips unless we can act as nobody
+	return testutil.NobodyCanRun(t, os.Args[0])
+}
+
+func asNobody(t *testing.T, bin string, env []string, args ...string) *exec.Cmd {
+	cmd := testutil.AsNobody(t, bin, args...)
+	cmd.Env = env
+	return cmd
 }

@@ -21,51 +21,17 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
-// nobodyBinary copies the test binary into a directory nobody can reach
-// and returns it with the path of setpriv, skipping when that cannot work.
-func nobodyBinary(t *testing.T) (setpriv, bin string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a process as nobody (setpriv)")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("setpriv not installed (util-linux)")
-	}
-	dir := t.TempDir()
-	for _, d := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bin = filepath.Join(dir, "control.test")
-	data, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return setpriv, bin
-}
-
-func asNobody(setpriv, bin string, env []string, args ...string) *exec.Cmd {
-	cmd := exec.Command(setpriv, append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", bin}, args...)...)
-	cmd.Env = env
-	return cmd
-}
-
 // TestCLIDoesNotBelieveAnotherUID: in a world-writable dir, nobody serves
 // a fake control socket; root's `restarter reload` refuses to believe it.
 func TestCLIDoesNotBelieveAnotherUID(t *testing.T) {
-	setpriv, bin := nobodyBinary(t)
+	bin := nobodyBinary(t)
 	dir := filepath.Join(filepath.Dir(bin), "run")
 	if err := os.Mkdir(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
 	os.Chmod(dir, 0o777)
 	path := SocketPath(dir, "base-0")
-	srv := asNobody(setpriv, bin, []string{"CONTROL_TEST_SERVE=" + path})
+	srv := asNobody(t, bin, []string{"CONTROL_TEST_SERVE=" + path})
 	out, err := srv.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +52,7 @@ func TestCLIDoesNotBelieveAnotherUID(t *testing.T) {
 // TestCLIPrintsTheServersReason: a client the server refuses prints why
 // ("permission denied: uid …"), not "write: broken pipe".
 func TestCLIPrintsTheServersReason(t *testing.T) {
-	setpriv, bin := nobodyBinary(t)
+	bin := nobodyBinary(t)
 	dir := filepath.Join(filepath.Dir(bin), "run")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -98,7 +64,7 @@ func TestCLIPrintsTheServersReason(t *testing.T) {
 	}
 	// nobody trusts a root server; the server refuses nobody, and the
 	// CLI prints the server's words.
-	out, err := asNobody(setpriv, bin, []string{"CONTROL_TEST_CLI=1"}, "status", "--runtime-dir", dir).CombinedOutput()
+	out, err := asNobody(t, bin, []string{"CONTROL_TEST_CLI=1"}, "status", "--runtime-dir", dir).CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != ExitFailed || !strings.Contains(string(out), "permission denied: uid 65534") || strings.Contains(string(out), "broken pipe") {
 		t.Fatalf("status as nobody: got %v, %q; want exit 1 with the server's reason", err, out)

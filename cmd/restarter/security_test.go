@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,25 +18,11 @@ import (
 	"github.com/hotrestart/restarter/internal/testutil"
 )
 
-// requireNobody skips unless the test can run commands as nobody.
-func requireNobody(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to act as another uid (setpriv)")
-	}
-	p, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("setpriv not installed (util-linux)")
-	}
-	return p
-}
-
 // nobodySh runs script with sh as nobody:nogroup and returns its combined
-// output and exit code.
-func nobodySh(t *testing.T, setpriv, script string) (string, int) {
+// output and exit code (it skips where that is not possible).
+func nobodySh(t *testing.T, script string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sh", "-c", script)
-	out, err := cmd.CombinedOutput()
+	out, err := testutil.AsNobody(t, "/bin/sh", "-c", script).CombinedOutput()
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):
@@ -102,7 +87,7 @@ func TestRuntimeDirRefused(t *testing.T) {
 // instance is unaffected and a second restarter on the same base id is
 // still refused.
 func TestNobodyCannotTouchARunningInstance(t *testing.T) {
-	setpriv := requireNobody(t)
+	nobodySh(t, "true") // skips unless we can act as nobody
 	t.Parallel()
 	root := t.TempDir()
 	os.Chmod(root, 0o755) // nobody may reach the dir's parent, as in /run
@@ -115,7 +100,7 @@ func TestNobodyCannotTouchARunningInstance(t *testing.T) {
 		_, err := os.Lstat(ctl)
 		return err
 	})
-	out, code := nobodySh(t, setpriv, fmt.Sprintf(`rm -f %[1]s || true; rm -f %[2]s || true; mv %[2]s %[1]s.x || true; : > %[3]s/evil || true; ls %[3]s`, lock, ctl, runDir))
+	out, code := nobodySh(t, fmt.Sprintf(`rm -f %[1]s || true; rm -f %[2]s || true; mv %[2]s %[1]s.x || true; : > %[3]s/evil || true; ls %[3]s`, lock, ctl, runDir))
 	if code == 0 || !strings.Contains(out, "Permission denied") {
 		t.Fatalf("as nobody: got exit %d, %q; want every step refused", code, out)
 	}
@@ -169,47 +154,19 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// squatAbstract binds the zero-padded abstract name (as Envoy and uds
-// address it) as nobody and returns once it is bound; Cleanup ends it.
-func squatAbstract(t *testing.T, setpriv, name string) int {
-	t.Helper()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not installed")
-	}
-	if p, err := filepath.EvalSymlinks("/usr/bin/python3"); err == nil {
-		py = p // nobody cannot run a shim under /root
-	}
-	script := `import socket,sys,time
-n=b"\0"+sys.argv[1].encode(); n+=b"\0"*(108-len(n))
-s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM); s.bind(n)
-print("bound",flush=True); time.sleep(600)`
-	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", py, "-c", script, name)
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	buf := make([]byte, 6)
-	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "bound\n" {
-		t.Fatalf("squatter: %q, %v", buf, err)
-	}
-	return cmd.Process.Pid
-}
-
 // TestEnvoyModeHotRestartSocketsArePrivate: in --envoy mode with no
 // --socket-path of COMMAND's, the generations hot-restart over filesystem
 // sockets in the 0700 runtime dir (mode 0600), so nobody squatting Envoy's
 // default abstract names changes nothing: reloads keep working end to end
 // with the real testproxy.
 func TestEnvoyModeHotRestartSocketsArePrivate(t *testing.T) {
-	setpriv := requireNobody(t)
+	nobodySh(t, "true") // skips unless we can act as nobody
 	t.Cleanup(proxyBuild.Cleanup)
 	testproxy := filepath.Join(proxyBuild.Dir(t, "./cmd/testproxy"), "testproxy")
 	baseID := 400_000 + os.Getpid()%100_000
 	// The old attack: squat the default abstract names of epochs 1 and 2.
 	for _, n := range []int{1, 2} {
-		squatAbstract(t, setpriv, "envoy_domain_socket_child_"+strconv.Itoa(baseID*10+n))
+		testutil.SquatAbstract(t, "envoy_domain_socket_child_"+strconv.Itoa(baseID*10+n))
 	}
 	runDir := filepath.Join(t.TempDir(), "run")
 	listen, admin := freeAddr(t), freeAddr(t)
@@ -246,7 +203,7 @@ func TestEnvoyModeHotRestartSocketsArePrivate(t *testing.T) {
 		}
 	}
 	// Nobody cannot reach or squat the filesystem names.
-	if out, code := nobodySh(t, setpriv, "ls "+runDir); code == 0 {
+	if out, code := nobodySh(t, "ls "+runDir); code == 0 {
 		t.Errorf("nobody listed the runtime dir: %q", out)
 	}
 	// And no generation holds an abstract hot-restart name.

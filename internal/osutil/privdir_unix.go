@@ -64,17 +64,13 @@ func checkPath(abs string, euid uint32, links int) error {
 			continue
 		}
 		next := filepath.Join(cur, e)
-		fi, err := os.Lstat(next)
+		fi, uid, err := lstatOwner(next)
 		if err != nil {
-			return fmt.Errorf("%s: %w", next, err)
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			return fmt.Errorf("%s: no owner information", next)
+			return err
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			if st.Uid != 0 && st.Uid != euid {
-				return &DirError{Path: next, Mode: fi.Mode(), UID: st.Uid,
+			if uid != 0 && uid != euid {
+				return &DirError{Path: next, Mode: fi.Mode(), UID: uid,
 					Reason: fmt.Sprintf("a symbolic link owned by another user (neither uid %d nor root) can be pointed elsewhere; use a path without it", euid)}
 			}
 			if links >= maxLinks {
@@ -91,10 +87,10 @@ func checkPath(abs string, euid uint32, links int) error {
 			return checkPath(filepath.Clean(rest), euid, links+1)
 		}
 		if !fi.IsDir() {
-			return &DirError{Path: next, Mode: fi.Mode(), UID: st.Uid, Reason: "not a directory"}
+			return &DirError{Path: next, Mode: fi.Mode(), UID: uid, Reason: "not a directory"}
 		}
 		if i == len(elems)-1 {
-			return checkFinal(next, fi, st, euid)
+			return checkFinal(next, fi, uid, euid)
 		}
 		if err := checkParent(next, euid); err != nil {
 			return err
@@ -102,40 +98,49 @@ func checkPath(abs string, euid uint32, links int) error {
 		cur = next
 	}
 	// abs is "/": it is nobody's private directory.
-	fi, err := os.Lstat("/")
+	fi, uid, err := lstatOwner("/")
 	if err != nil {
 		return err
 	}
-	return checkFinal("/", fi, fi.Sys().(*syscall.Stat_t), euid)
+	return checkFinal("/", fi, uid, euid)
 }
 
-func checkParent(path string, euid uint32) error {
+// lstatOwner is os.Lstat with the owner's uid.
+func lstatOwner(path string) (fs.FileInfo, uint32, error) {
 	fi, err := os.Lstat(path)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return fmt.Errorf("%s: no owner information", path)
+		return nil, 0, fmt.Errorf("%s: no owner information", path)
 	}
-	if st.Uid != 0 && st.Uid != euid {
-		return &DirError{Path: path, Mode: fi.Mode(), UID: st.Uid,
+	return fi, st.Uid, nil
+}
+
+func checkParent(path string, euid uint32) error {
+	fi, uid, err := lstatOwner(path)
+	if err != nil {
+		return err
+	}
+	if uid != 0 && uid != euid {
+		return &DirError{Path: path, Mode: fi.Mode(), UID: uid,
 			Reason: fmt.Sprintf("a parent directory owned by another user (neither uid %d nor root) lets that user replace what is below it; use a directory under one owned by you or root", euid)}
 	}
-	if fi.Mode().Perm()&0o022 != 0 && !(fi.Mode()&fs.ModeSticky != 0 && st.Uid == 0) {
-		return &DirError{Path: path, Mode: fi.Mode(), UID: st.Uid,
+	if fi.Mode().Perm()&0o022 != 0 && !(fi.Mode()&fs.ModeSticky != 0 && uid == 0) {
+		return &DirError{Path: path, Mode: fi.Mode(), UID: uid,
 			Reason: fmt.Sprintf("a parent directory writable by group or others lets them replace what is below it; run \"chmod go-w %s\" (or make it sticky and root-owned, as /tmp is) or use another directory", path)}
 	}
 	return nil
 }
 
-func checkFinal(path string, fi fs.FileInfo, st *syscall.Stat_t, euid uint32) error {
-	if st.Uid != euid {
-		return &DirError{Path: path, Mode: fi.Mode(), UID: st.Uid,
+func checkFinal(path string, fi fs.FileInfo, uid, euid uint32) error {
+	if uid != euid {
+		return &DirError{Path: path, Mode: fi.Mode(), UID: uid,
 			Reason: fmt.Sprintf("owned by another user, not by uid %d; run \"chown %d %s\" or use another directory", euid, euid, path)}
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
-		return &DirError{Path: path, Mode: fi.Mode(), UID: st.Uid,
+		return &DirError{Path: path, Mode: fi.Mode(), UID: uid,
 			Reason: fmt.Sprintf("writable by group or others, who could replace its sockets and locks; run \"chmod 700 %s\" or use another directory", path)}
 	}
 	return nil
