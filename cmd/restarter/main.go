@@ -222,7 +222,8 @@ func setup(cfg *Config, log *zap.Logger) (cleanup func(), code int) {
 	if err != nil {
 		log.Error("base id", zap.Error(err))
 		hint := ""
-		if held := (*baseid.HeldError)(nil); errors.As(err, &held) {
+		var held *baseid.HeldError
+		if errors.As(err, &held) {
 			hint = "; pick another --base-id or use --use-dynamic-base-id"
 		}
 		fmt.Fprintf(os.Stderr, "restarter: %v%s\n", err, hint)
