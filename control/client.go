@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/hotrestart/restarter/internal/osutil"
@@ -50,10 +52,31 @@ func DialContext(ctx context.Context, path string) (*Client, error) {
 		return nil, fmt.Errorf("connecting to restarter at %s: %w", path, err)
 	}
 	if me := uint32(os.Geteuid()); uid != me && uid != 0 {
-		c.Close()
-		return nil, fmt.Errorf("refusing the control socket %s: it is served by uid %d (pid %d), neither our uid %d nor root; remove it and check who can write to its directory", path, uid, pid, me)
+		if err := ownedPrivately(path, uid); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("refusing the control socket %s: it is served by uid %d (pid %d), neither our uid %d nor root, and %w; remove it and check who can write to its directory", path, uid, pid, me, err)
+		}
 	}
 	return &Client{path: path, conn: uc, r: bufio.NewReaderSize(c, 64<<10), pid: int(pid)}, nil
+}
+
+// ownedPrivately reports whether the socket at path belongs to uid and sits
+// in a directory private to uid, as a restarter's runtime dir does: then
+// root may believe a restarter of that user (`sudo restarter status` for a
+// daemon run as envoy). In a directory others may write to, anyone could
+// have put the socket there.
+func ownedPrivately(path string, uid uint32) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Uid != uid {
+		return fmt.Errorf("the socket file is not owned by uid %d", uid)
+	}
+	if err := osutil.CheckPrivateDirOf(filepath.Dir(path), uid); err != nil {
+		return fmt.Errorf("its directory is not private to uid %d: %w", uid, err)
+	}
+	return nil
 }
 
 // Close closes the connection.

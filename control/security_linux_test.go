@@ -44,8 +44,38 @@ func TestCLIDoesNotBelieveAnotherUID(t *testing.T) {
 		t.Fatalf("fake server as nobody: got %q, want serving", line)
 	}
 	code, stdout, stderr := runCLI("reload", "--runtime-dir", dir)
-	if code != ExitFailed || strings.Contains(stdout, "reloaded") || !strings.Contains(stderr, "served by uid 65534") {
+	if code != ExitFailed || strings.Contains(stdout, "reloaded") || !strings.Contains(stderr, "served by uid 65534") || !strings.Contains(stderr, "not private") {
 		t.Fatalf("reload against nobody's server: got %d, %q, %q; want 1 naming uid 65534", code, stdout, stderr)
+	}
+}
+
+// TestCLIBelievesTheDirsOwner: root may control a restarter of another
+// user (systemd User=envoy) when the socket is that user's, in a directory
+// private to that user: the legitimate counterpart of the attack above.
+func TestCLIBelievesTheDirsOwner(t *testing.T) {
+	bin := nobodyBinary(t)
+	dir := filepath.Join(filepath.Dir(bin), "run")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, testutil.NobodyUID, -1); err != nil {
+		t.Fatal(err)
+	}
+	srv := asNobody(t, bin, []string{"CONTROL_TEST_SERVE=" + SocketPath(dir, "base-0")})
+	out, err := srv.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Signal(syscall.SIGTERM); srv.Wait() })
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "serving\n" {
+		t.Fatalf("server as nobody: got %q, want serving", line)
+	}
+	code, stdout, stderr := runCLI("reload", "--runtime-dir", dir)
+	if code != ExitOK || !strings.Contains(stdout, "epoch 99 is ready") {
+		t.Fatalf("reload of nobody's own instance in nobody's 0700 dir: got %d, %q, %q; want it believed", code, stdout, stderr)
 	}
 }
 

@@ -44,11 +44,17 @@ func EnsurePrivateDir(dir string) error {
 // may create entries but not remove or rename ours. The error is a
 // *DirError naming the path, its mode and owner, and the fix.
 func CheckPrivateDir(dir string) error {
+	return CheckPrivateDirOf(dir, uint32(os.Geteuid()))
+}
+
+// CheckPrivateDirOf is CheckPrivateDir for the user uid instead of this
+// process: whether dir is private to uid (and root).
+func CheckPrivateDirOf(dir string, uid uint32) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return fmt.Errorf("%s: %w", dir, err)
 	}
-	return checkPath(abs, uint32(os.Geteuid()), 0)
+	return checkPath(abs, uid, 0)
 }
 
 // checkPath walks abs from the root down, following symbolic links, and
