@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 
-.PHONY: all build demo test vet fmt-check fuzz-ci bench loadtest clean
+.PHONY: all build demo test check vet fmt-check tidy-check fuzz-ci bench loadtest clean
 
 all: build
 
@@ -16,9 +16,12 @@ demo: build
 	./scripts/demo.sh
 
 # The README's second command: what CI runs.
-test: vet fmt-check
+test: check
 	$(GO) test -race -count=1 -timeout 12m $(PKGS)
 	$(MAKE) fuzz-ci
+
+# The static checks, fast, before any test: go vet, gofmt, go mod tidy.
+check: vet fmt-check tidy-check
 
 vet:
 	$(GO) vet $(PKGS)
@@ -26,6 +29,11 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+# go.mod and go.sum say exactly what the code imports (a module used
+# directly is not listed as indirect, nothing unused is listed).
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum not tidy: run 'go mod tidy'"; exit 1; }
 
 # Each fuzz target for a few seconds: enough to catch a regression in a decoder.
 FUZZTIME ?= 5s

@@ -9,9 +9,7 @@ require (
 	go.uber.org/goleak v1.3.0
 	go.uber.org/zap v1.28.0
 	golang.org/x/sys v0.35.0
+	google.golang.org/protobuf v1.36.12
 )
 
-require (
-	go.uber.org/multierr v1.10.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
-)
+require go.uber.org/multierr v1.10.0 // indirect

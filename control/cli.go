@@ -2,14 +2,15 @@ package control
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/hotrestart/restarter/baseid"
 	"github.com/spf13/pflag"
 )
 
@@ -20,141 +21,157 @@ const (
 	ExitUsage  = 2 // bad command line
 )
 
-// Default timeouts per command when --timeout is not given.
-var defaultTimeouts = map[string]time.Duration{
-	OpStatus: 10 * time.Second,
-	OpReload: 15 * time.Minute, // covers --ready-timeout (5m default) plus validation
-	OpStop:   2 * time.Minute,  // covers --term-wait (30s default)
+// cliOptions is a parsed control command line.
+type cliOptions struct {
+	runtimeDirs []string // where to look, in order; one when --runtime-dir is given
+	selector    string   // instance name, "" for the only one
+	timeout     time.Duration
+	json        bool
 }
 
-// RunCLI implements `restarter status [--json]`, `restarter reload` and
-// `restarter stop`; args start with the command name. It returns the exit
-// code (ExitOK, ExitFailed, ExitUsage).
+// RunCLI implements the control commands (`restarter status [--json]`,
+// `restarter reload`, `restarter stop`; see the commands table); args start
+// with the command name. It returns the exit code (ExitOK, ExitFailed,
+// ExitUsage).
 func RunCLI(args []string, stdout, stderr io.Writer) int {
-	usage := func() {
-		fmt.Fprint(stderr, `usage: restarter status [--json] | reload | stop [flags]
+	cmd, o, err := parseCLI(args, stderr)
+	if errors.Is(err, pflag.ErrHelp) {
+		return ExitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "restarter: %v\nTry 'restarter %s --help'.\n", err, helpTarget(args))
+		return ExitUsage
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	if err := execute(ctx, cmd, o, stdout); err != nil {
+		fmt.Fprintf(stderr, "restarter %s: %v\n", cmd.name, err)
+		return ExitFailed
+	}
+	return ExitOK
+}
 
-  status   each generation's epoch, pid, state, start and ready time, and the
-           last reload's outcome
-  reload   reload and wait: exit 0 once the new generation is ready, 1 with the
-           reason if it failed (the old generation keeps serving)
-  stop     stop the restarter and its generations, and wait until it is gone
+func helpTarget(args []string) string {
+	if len(args) > 0 && IsCommand(args[0]) {
+		return args[0]
+	}
+	return "status"
+}
 
-With one restarter in the runtime dir no selector is needed; with several,
-pick one with --name or --base-id.
+func cliUsage(w io.Writer) {
+	var line []string
+	for _, c := range commands {
+		line = append(line, strings.TrimSpace(c.name+" "+c.args))
+	}
+	fmt.Fprintf(w, "usage: restarter %s [flags]\n\n%s\n", strings.Join(line, " | "), CommandHelp("  "))
+	fmt.Fprint(w, `With one restarter running no selector is needed; with several, pick one
+with --name or --base-id. Without --runtime-dir every default location is
+searched: $XDG_RUNTIME_DIR/restarter, /run/user/<uid>/restarter,
+/run/restarter (as root) and /tmp/restarter-<uid>.
 
 flags:
 `)
-	}
+}
+
+// parseCLI parses a control command line. Errors are usage errors; a
+// request for help (printed to stderr) is pflag.ErrHelp.
+func parseCLI(args []string, stderr io.Writer) (*command, cliOptions, error) {
+	var o cliOptions
 	if len(args) == 0 {
-		usage()
-		return ExitUsage
+		cliUsage(stderr)
+		return nil, o, fmt.Errorf("missing command (want %s)", commandNames())
 	}
-	cmd := args[0]
-	if cmd != OpStatus && cmd != OpReload && cmd != OpStop {
-		fmt.Fprintf(stderr, "restarter: unknown command %q (want status, reload or stop)\n", cmd)
-		return ExitUsage
+	cmd, ok := lookup(args[0])
+	if !ok {
+		return nil, o, fmt.Errorf("unknown command %q (want %s)", args[0], commandNames())
 	}
-	fs := pflag.NewFlagSet("restarter "+cmd, pflag.ContinueOnError)
+	fs := pflag.NewFlagSet("restarter "+cmd.name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	runtimeDir := fs.String("runtime-dir", DefaultRuntimeDir(), "the restarter's runtime dir")
+	runtimeDir := fs.String("runtime-dir", "", "the restarter's --runtime-dir (default: search every default location)")
 	name := fs.String("name", "", "the instance's --name")
-	baseID := fs.Int64("base-id", -1, "the instance's --base-id (when it has no --name)")
-	timeout := fs.Duration("timeout", 0, "give up after this long (default: status 10s, reload 15m, stop 2m)")
-	asJSON := fs.Bool("json", false, "status: print the JSON snapshot")
-	fs.Usage = func() { usage(); fs.PrintDefaults() }
+	id := fs.Int64("base-id", -1, "the instance's --base-id (when it has no --name)")
+	fs.DurationVar(&o.timeout, "timeout", 0, "give up after this long (default: "+defaultTimeouts()+")")
+	if cmd.json {
+		fs.BoolVar(&o.json, "json", false, "print the JSON snapshot")
+	}
+	fs.Usage = func() { cliUsage(stderr); fs.PrintDefaults() }
+	fs.SortFlags = false
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			return ExitOK
+			return nil, o, err
 		}
-		return ExitUsage
+		return nil, o, fmt.Errorf("%s: %w", cmd.name, err)
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "restarter %s: unexpected argument %q\n", cmd, fs.Arg(0))
-		return ExitUsage
-	}
-	if *asJSON && cmd != OpStatus {
-		fmt.Fprintf(stderr, "restarter %s: --json only applies to status\n", cmd)
-		return ExitUsage
-	}
-	if *timeout < 0 {
-		fmt.Fprintf(stderr, "restarter %s: --timeout %v is negative\n", cmd, *timeout)
-		return ExitUsage
-	}
-	selector := ""
 	switch {
-	case *name != "" && *baseID >= 0:
-		fmt.Fprintf(stderr, "restarter %s: give --name or --base-id, not both\n", cmd)
-		return ExitUsage
+	case fs.NArg() > 0:
+		return nil, o, fmt.Errorf("%s: unexpected argument %q", cmd.name, fs.Arg(0))
+	case o.timeout < 0:
+		return nil, o, fmt.Errorf("%s: --timeout %v is negative", cmd.name, o.timeout)
+	case *name != "" && fs.Changed("base-id"):
+		return nil, o, fmt.Errorf("%s: give --name or --base-id, not both", cmd.name)
 	case *name != "":
-		selector = *name
+		o.selector = *name
 	case fs.Changed("base-id"):
-		if *baseID < 0 || *baseID > 1<<32-1 {
-			fmt.Fprintf(stderr, "restarter %s: --base-id %d out of range (0..4294967295)\n", cmd, *baseID)
-			return ExitUsage
+		if *id < 0 || *id > baseid.Max {
+			return nil, o, fmt.Errorf("%s: --base-id %d out of range: use 0..%d", cmd.name, *id, baseid.Max)
 		}
-		selector = InstanceName("", uint32(*baseID))
+		o.selector = InstanceName("", uint32(*id))
 	}
-	d := *timeout
-	if d == 0 {
-		d = defaultTimeouts[cmd]
+	if o.timeout == 0 {
+		o.timeout = cmd.timeout
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
+	o.runtimeDirs = DefaultRuntimeDirs()
+	if *runtimeDir != "" {
+		o.runtimeDirs = []string{*runtimeDir}
+	}
+	return cmd, o, nil
+}
 
-	path, err := Find(*runtimeDir, selector)
-	if err != nil {
-		fmt.Fprintf(stderr, "restarter %s: %v\n", cmd, err)
-		return ExitFailed
-	}
-	c, err := Dial(path)
-	if err != nil {
-		fmt.Fprintf(stderr, "restarter %s: %v\n", cmd, err)
-		return ExitFailed
-	}
-	defer c.Close()
-
-	switch cmd {
-	case OpStatus:
-		st, err := c.Status(ctx)
-		if err != nil {
-			fmt.Fprintf(stderr, "restarter status: %v\n", err)
-			return ExitFailed
+func defaultTimeouts() string {
+	parts := make([]string, len(commands))
+	for i, c := range commands {
+		d := c.timeout.String() // 10s, 2m0s, 15m0s
+		if strings.HasSuffix(d, "m0s") {
+			d = strings.TrimSuffix(d, "0s")
 		}
-		if *asJSON {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(st); err != nil {
-				fmt.Fprintf(stderr, "restarter status: %v\n", err)
-				return ExitFailed
+		parts[i] = c.name + " " + d
+	}
+	return strings.Join(parts, ", ")
+}
+
+// execute finds the instance, connects and runs cmd, asking again while
+// the server answers that it is busy (it did nothing then) until ctx ends.
+func execute(ctx context.Context, cmd *command, o cliOptions, stdout io.Writer) error {
+	path, err := FindIn(o.runtimeDirs, o.selector)
+	if err != nil {
+		return err
+	}
+	backoff := 20 * time.Millisecond
+	var busy error // the last "busy, retry" answer
+	for {
+		err := func() error {
+			c, err := DialContext(ctx, path)
+			if err != nil {
+				return err
 			}
-			return ExitOK
+			defer c.Close()
+			return cmd.run(ctx, c, o, stdout)
+		}()
+		var re *RemoteError
+		switch {
+		case errors.As(err, &re) && re.Retry:
+			busy = err
+		case err != nil && busy != nil && ctx.Err() != nil:
+			return fmt.Errorf("%w (still busy after --timeout %s)", busy, o.timeout)
+		default:
+			return err
 		}
-		WriteStatus(stdout, st)
-		return ExitOK
-	case OpReload:
-		out, err := c.Reload(ctx)
-		if err != nil {
-			fmt.Fprintf(stderr, "restarter reload: %v\n", err)
-			return ExitFailed
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (still busy after --timeout %s)", busy, o.timeout)
+		case <-time.After(backoff):
 		}
-		if !out.OK {
-			fmt.Fprintf(stderr, "restarter reload: epoch %d failed: %s; the previous generation keeps serving\n", out.Epoch, out.Reason)
-			return ExitFailed
-		}
-		fmt.Fprintf(stdout, "reloaded: epoch %d is ready\n", out.Epoch)
-		return ExitOK
-	default: // OpStop
-		if err := c.Stop(ctx); err != nil {
-			fmt.Fprintf(stderr, "restarter stop: %v\n", err)
-			return ExitFailed
-		}
-		if err := c.WaitGone(ctx); err != nil {
-			fmt.Fprintf(stderr, "restarter stop: %v\n", err)
-			return ExitFailed
-		}
-		fmt.Fprintln(stdout, "stopped")
-		return ExitOK
+		backoff = min(2*backoff, 500*time.Millisecond)
 	}
 }
 
@@ -189,10 +206,4 @@ func fmtTime(t time.Time) string {
 		return "-"
 	}
 	return t.Local().Format("2006-01-02 15:04:05")
-}
-
-// IsCommand reports whether arg (the first command-line argument) names a
-// control command RunCLI handles: status, reload or stop.
-func IsCommand(arg string) bool {
-	return arg == OpStatus || arg == OpReload || arg == OpStop
 }

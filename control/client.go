@@ -8,7 +8,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"syscall"
 	"time"
+
+	"github.com/hotrestart/restarter/internal/osutil"
 )
 
 // Client talks to one restarter's control socket. It is not safe for
@@ -20,19 +24,59 @@ type Client struct {
 	pid  int // the server's pid from SO_PEERCRED, 0 if unknown
 }
 
-// Dial connects to the control socket at path.
+// Dial connects to the control socket at path; see DialContext.
 func Dial(path string) (*Client, error) {
-	c, err := net.DialTimeout("unix", path, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return DialContext(ctx, path)
+}
+
+// DialContext connects to the control socket at path and checks who serves
+// it (SO_PEERCRED): a server that runs as neither our uid nor root is not
+// believed, whatever it would answer, since anyone who could put a socket at
+// path could otherwise tell us that a reload succeeded.
+func DialContext(ctx context.Context, path string) (*Client, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to restarter at %s: %w", path, err)
 	}
-	cl := &Client{path: path, conn: c, r: bufio.NewReaderSize(c, 64<<10)}
-	if uc, ok := c.(*net.UnixConn); ok {
-		if cred, err := peerCred(uc); err == nil {
-			cl.pid = int(cred.Pid)
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("connecting to restarter at %s: not a Unix socket", path)
+	}
+	pid, uid, err := serverCred(uc)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("connecting to restarter at %s: %w", path, err)
+	}
+	if me := uint32(os.Geteuid()); uid != me && uid != 0 {
+		if err := ownedPrivately(path, uid); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("refusing the control socket %s: it is served by uid %d (pid %d), neither our uid %d nor root, and %w; remove it and check who can write to its directory", path, uid, pid, me, err)
 		}
 	}
-	return cl, nil
+	return &Client{path: path, conn: uc, r: bufio.NewReaderSize(c, 64<<10), pid: int(pid)}, nil
+}
+
+// ownedPrivately reports whether the socket at path belongs to uid and sits
+// in a directory private to uid, as a restarter's runtime dir does: then
+// root may believe a restarter of that user (`sudo restarter status` for a
+// daemon run as envoy). In a directory others may write to, anyone could
+// have put the socket there.
+func ownedPrivately(path string, uid uint32) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Uid != uid {
+		return fmt.Errorf("the socket file is not owned by uid %d", uid)
+	}
+	if err := osutil.CheckPrivateDirOf(filepath.Dir(path), uid); err != nil {
+		return fmt.Errorf("its directory is not private to uid %d: %w", uid, err)
+	}
+	return nil
 }
 
 // Close closes the connection.
@@ -107,7 +151,7 @@ func (c *Client) waitExited(ctx context.Context) error {
 	if c.pid <= 0 || c.pid == os.Getpid() { // unknown, or a server in this very process
 		return nil
 	}
-	for processRunning(c.pid) {
+	for osutil.ProcessRunning(c.pid) {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("restarter pid %d still running: %w", c.pid, ctx.Err())
@@ -128,18 +172,27 @@ func (c *Client) roundTrip(ctx context.Context, op string) (response, error) {
 	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Now()) })
 	defer stop()
 	b, _ := json.Marshal(request{Op: op})
-	if _, err := c.conn.Write(append(b, '\n')); err != nil {
-		return r, c.ctxErr(ctx, op, err)
+	_, werr := c.conn.Write(append(b, '\n'))
+	if werr != nil {
+		// A server that refused us (busy, permission) wrote its reason
+		// and closed before we wrote: that reason beats "broken pipe".
+		c.conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	}
 	line, err := c.readLine()
 	if err != nil {
+		if werr != nil {
+			err = werr
+		}
 		return r, c.ctxErr(ctx, op, err)
 	}
 	if err := json.Unmarshal(line, &r); err != nil {
 		return r, fmt.Errorf("%s: malformed response from %s: %w", op, c.path, err)
 	}
 	if !r.OK {
-		return r, &RemoteError{Op: op, Msg: r.Error}
+		return r, &RemoteError{Op: op, Msg: r.Error, Retry: r.Retry}
+	}
+	if werr != nil {
+		return r, c.ctxErr(ctx, op, werr)
 	}
 	return r, nil
 }

@@ -24,8 +24,16 @@ import (
 )
 
 // CONTROL_TEST_DIAL=<socket> makes the test binary a client that sends one
-// status request and prints the response line (exit 3 if it cannot connect).
+// status request and prints the response line (exit 3 if it cannot connect);
+// CONTROL_TEST_SERVE=<socket> a fake server (see fakeServer);
+// CONTROL_TEST_CLI=1 the control CLI with the arguments.
 func TestMain(m *testing.M) {
+	if path := os.Getenv("CONTROL_TEST_SERVE"); path != "" {
+		os.Exit(fakeServer(path))
+	}
+	if os.Getenv("CONTROL_TEST_CLI") != "" {
+		os.Exit(RunCLI(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	if path := os.Getenv("CONTROL_TEST_DIAL"); path != "" {
 		c, err := net.Dial("unix", path)
 		if err != nil {
@@ -493,33 +501,12 @@ func TestCLIStopTimeout(t *testing.T) {
 // kernel refuses the connect; with the mode widened by mistake the
 // SO_PEERCRED check still refuses, and the handler never runs.
 func TestRefusesOtherUID(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a client as nobody (setpriv); run the tests as root to cover the SO_PEERCRED check")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("setpriv not installed (util-linux); cannot run a client as another uid")
-	}
-	// A directory nobody can traverse, holding a copy of the test binary.
-	dir := t.TempDir()
-	for _, d := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bin := filepath.Join(dir, "control.test")
-	data, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := nobodyBinary(t)
+	dir := filepath.Dir(bin)
 	h := newFakeHandler()
 	s := startServer(t, dir, "edge", h)
 	asNobody := func() (string, int) {
-		cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin)
-		cmd.Env = []string{"CONTROL_TEST_DIAL=" + s.Path()}
+		cmd := asNobody(t, bin, []string{"CONTROL_TEST_DIAL=" + s.Path()})
 		out, err := cmd.Output()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -557,13 +544,22 @@ func TestRefusesOtherUID(t *testing.T) {
 }
 
 func FuzzDecodeRequest(f *testing.F) {
-	for _, s := range []string{`{"op":"status"}`, `{"op":"reload"}`, `{"op":"stop"}`, "", "hello", `{"op":1}`, `{"op":"status"} x`, "[]", `{"op":"status","x":1}`} {
+	for _, s := range []string{`{"op":"status"}`, `{"op":"reload"}`, `{"op":"stop"}`, "", "hello", `{"op":1}`,
+		`{"op":"status"} x`, "[]", `{"op":"status","x":1}`, `{"OP":"stop"}`, `{"op":"stop","op":"status"}`, `{"\u006fp":"stop"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRequest(b)
-		if err == nil && r.Op != OpStatus && r.Op != OpReload && r.Op != OpStop {
+		if err != nil {
+			return
+		}
+		if !IsCommand(r.Op) {
 			t.Fatalf("accepted op %q", r.Op)
+		}
+		// What is accepted is exactly one key "op" with that value.
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil || len(m) != 1 || m["op"] != r.Op {
+			t.Fatalf("accepted %q as %q, but it decodes to %v (%v)", b, r.Op, m, err)
 		}
 	})
 }

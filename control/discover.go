@@ -54,16 +54,38 @@ func SocketPath(runtimeDir, instance string) string {
 	return filepath.Join(runtimeDir, instance+socketSuffix)
 }
 
-// DefaultRuntimeDir is $XDG_RUNTIME_DIR/restarter, else /run/restarter as
-// root, else /tmp/restarter-<uid>: the restarter's own default.
+// DefaultRuntimeDirRule says in words what DefaultRuntimeDir picks, for
+// help texts.
+const DefaultRuntimeDirRule = "$XDG_RUNTIME_DIR/restarter, else /run/restarter as root, else /tmp/restarter-<uid>"
+
+// DefaultRuntimeDir is the restarter's default runtime dir: see
+// DefaultRuntimeDirRule.
 func DefaultRuntimeDir() string {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		return filepath.Join(d, "restarter")
 	}
+	return fallbackRuntimeDir()
+}
+
+func fallbackRuntimeDir() string {
 	if os.Geteuid() == 0 {
 		return "/run/restarter"
 	}
-	return fmt.Sprintf("/tmp/restarter-%d", os.Geteuid())
+	return "/tmp/restarter-" + strconv.Itoa(os.Geteuid())
+}
+
+// DefaultRuntimeDirs is every runtime dir a restarter of this user may have
+// picked by default, the one DefaultRuntimeDir picks now first: a daemon
+// started by a service manager often has no XDG_RUNTIME_DIR while the
+// shell that controls it has one, or the other way round.
+func DefaultRuntimeDirs() []string {
+	dirs := []string{DefaultRuntimeDir()}
+	for _, d := range []string{filepath.Join("/run/user", strconv.Itoa(os.Geteuid()), "restarter"), fallbackRuntimeDir()} {
+		if d != dirs[0] && (len(dirs) < 2 || d != dirs[1]) {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
 }
 
 // List returns the names of the instances whose control sockets in
@@ -110,26 +132,65 @@ func live(path string) bool {
 // name: the --name, or "base-<id>") it is that instance's socket, which must
 // answer. Without one there must be exactly one live instance in runtimeDir.
 func Find(runtimeDir, selector string) (string, error) {
-	names, err := List(runtimeDir)
-	if err != nil {
-		return "", err
+	return FindIn([]string{runtimeDir}, selector)
+}
+
+// FindIn is Find over several runtime dirs (DefaultRuntimeDirs): the
+// instance may live in any of them; dirs that do not exist are skipped
+// unless none exists.
+func FindIn(dirs []string, selector string) (string, error) {
+	type found struct{ dir, name string }
+	var all []found
+	var firstErr error
+	searched := 0
+	for _, dir := range dirs {
+		names, err := List(dir)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		searched++
+		for _, n := range names {
+			all = append(all, found{dir, n})
+		}
+	}
+	if searched == 0 && firstErr != nil {
+		if len(dirs) > 1 {
+			return "", fmt.Errorf("%w: none of the runtime dirs %s exists (pass the restarter's --runtime-dir)", ErrNoInstance, strings.Join(dirs, ", "))
+		}
+		return "", firstErr
+	}
+	where := strings.Join(dirs, ", ")
+	var names []string
+	for _, f := range all {
+		names = append(names, f.name)
+		if selector != "" && f.name == selector {
+			return SocketPath(f.dir, f.name), nil
+		}
 	}
 	if selector != "" {
-		for _, n := range names {
-			if n == selector {
-				return SocketPath(runtimeDir, n), nil
-			}
-		}
-		return "", fmt.Errorf("%w named %q in %s%s", ErrNoInstance, selector, runtimeDir, running(names))
+		return "", fmt.Errorf("%w named %q in %s%s", ErrNoInstance, selector, where, running(names))
 	}
-	switch len(names) {
+	switch len(all) {
 	case 0:
-		return "", fmt.Errorf("%w in %s (is it running? pass its --runtime-dir)", ErrNoInstance, runtimeDir)
+		return "", fmt.Errorf("%w in %s (is it running? pass its --runtime-dir)", ErrNoInstance, where)
 	case 1:
-		return SocketPath(runtimeDir, names[0]), nil
+		return SocketPath(all[0].dir, all[0].name), nil
 	}
-	return "", fmt.Errorf("%d restarters run in %s (%s): pick one with --name NAME or --base-id N",
-		len(names), runtimeDir, strings.Join(names, ", "))
+	var list []string
+	oneDir := true
+	for _, f := range all {
+		list = append(list, f.name+" in "+f.dir)
+		oneDir = oneDir && f.dir == all[0].dir
+	}
+	if oneDir {
+		return "", fmt.Errorf("%d restarters run in %s (%s): pick one with --name NAME or --base-id N",
+			len(all), all[0].dir, strings.Join(names, ", "))
+	}
+	return "", fmt.Errorf("%d restarters run (%s): pick one with --name NAME or --base-id N",
+		len(all), strings.Join(list, ", "))
 }
 
 func running(names []string) string {

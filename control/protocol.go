@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -13,13 +15,6 @@ const MaxRequestSize = 64 << 10
 
 // maxResponseSize bounds one response line read by the client.
 const maxResponseSize = 4 << 20
-
-// Request operations.
-const (
-	OpStatus = "status"
-	OpReload = "reload"
-	OpStop   = "stop"
-)
 
 // Generation states, as the restarter reports them.
 const (
@@ -82,36 +77,72 @@ type response struct {
 	Error  string         `json:"error,omitempty"`
 	Status *Status        `json:"status,omitempty"`
 	Reload *ReloadOutcome `json:"reload,omitempty"`
+	// Retry marks a refusal that did nothing and may be retried at once
+	// (the server is busy with other clients).
+	Retry bool `json:"retry,omitempty"`
 }
 
 // RemoteError is an error the server reported for a request.
 type RemoteError struct {
-	Op  string
-	Msg string
+	Op    string
+	Msg   string
+	Retry bool // the server did nothing and asks to be asked again (busy)
 }
 
 func (e *RemoteError) Error() string { return fmt.Sprintf("restarter refused %s: %s", e.Op, e.Msg) }
 
-// decodeRequest parses one request line (without its newline).
+// decodeRequest parses one request line (without its newline) strictly:
+// one JSON object whose only key is exactly "op" (encoding/json matches
+// keys case-insensitively, so {"OP":"stop"} would pass a struct decode)
+// with a string value naming a command, nothing after it.
 func decodeRequest(line []byte) (request, error) {
+	const want = `(want a JSON object like {"op":"status"})`
 	var r request
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 {
-		return r, fmt.Errorf("empty request (want a JSON object like {\"op\":\"status\"})")
+		return r, fmt.Errorf("empty request %s", want)
 	}
 	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return r, fmt.Errorf("bad request: %w (want a JSON object like {\"op\":\"status\"})", err)
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return r, fmt.Errorf("bad request: not a JSON object %s", want)
 	}
-	if dec.More() {
-		return r, fmt.Errorf("bad request: trailing data after the JSON object")
+	seen := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return r, fmt.Errorf("bad request: %w %s", err, want)
+		}
+		key, _ := tok.(string)
+		if key != "op" {
+			return r, fmt.Errorf("bad request: unknown field %q (the only field is \"op\", in lower case)", key)
+		}
+		if seen {
+			return r, errors.New(`bad request: field "op" given twice`)
+		}
+		seen = true
+		tok, err = dec.Token()
+		if err != nil {
+			return r, fmt.Errorf("bad request: %w %s", err, want)
+		}
+		op, ok := tok.(string)
+		if !ok {
+			return r, fmt.Errorf(`bad request: "op" must be a string %s`, want)
+		}
+		r.Op = op
 	}
-	switch r.Op {
-	case OpStatus, OpReload, OpStop:
-		return r, nil
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return request{}, fmt.Errorf("bad request: malformed JSON object %s", want)
 	}
-	return r, fmt.Errorf("unknown op %q (want status, reload or stop)", r.Op)
+	if _, err := dec.Token(); err != io.EOF {
+		return request{}, errors.New("bad request: trailing data after the JSON object")
+	}
+	if !seen {
+		return r, fmt.Errorf(`bad request: no "op" field %s`, want)
+	}
+	if _, ok := lookup(r.Op); !ok {
+		return r, fmt.Errorf("unknown op %q (want %s)", r.Op, commandNames())
+	}
+	return r, nil
 }
 
 // HandlerFuncs adapts three functions to a Handler; a nil func answers with

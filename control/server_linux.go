@@ -13,14 +13,27 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hotrestart/restarter/fdpass"
+	"github.com/hotrestart/restarter/internal/osutil"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
 
 const (
-	maxConns     = 16               // concurrent clients; more are told to retry
-	idleTimeout  = time.Minute      // a connection with no request for this long is closed
-	writeTimeout = 10 * time.Second // a client that does not read its response is dropped
+	// maxConns bounds concurrent clients. A client over the limit takes the
+	// place of the oldest one that has not sent its request; only when all
+	// are running requests is it told to retry (the CLI does).
+	maxConns = 16
+	// requestTimeout is how long a connection may take to send a request
+	// (its first, or the next after a response) before it is closed.
+	requestTimeout = 2 * time.Second
+	// writeTimeout drops a client that does not read its response.
+	writeTimeout = 10 * time.Second
+	// listenBacklog holds connections not yet accepted: they are admitted
+	// (or refused with a reason) at once, so this is not a client limit.
+	listenBacklog = 128
+	// refuseTimeout bounds the write of a refusal at accept time.
+	refuseTimeout = 100 * time.Millisecond
 )
 
 // ErrInUse is returned by NewServer when a live server already answers on
@@ -39,8 +52,15 @@ type Server struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
+	conns    map[*net.UnixConn]*connState
 	once     sync.Once
+}
+
+// connState is what the accept loop knows of a connection: when it began
+// waiting for a request, and whether it is running one.
+type connState struct {
+	since time.Time
+	busy  bool
 }
 
 // NewServer binds a Unix stream socket at path (mode 0600 from before bind)
@@ -63,7 +83,7 @@ func NewServer(path string, h Handler, log *zap.Logger) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{path: path, ln: ln, h: h, log: log, uid: uint32(os.Geteuid()),
-		dev: dev, ino: ino, ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
+		dev: dev, ino: ino, ctx: ctx, cancel: cancel, conns: map[*net.UnixConn]*connState{}}
 	s.wg.Add(1)
 	go s.acceptLoop()
 	return s, nil
@@ -120,47 +140,97 @@ func (s *Server) acceptLoop() {
 			s.log.Error("control: accept; control socket no longer served", zap.Error(err))
 			return
 		}
-		s.mu.Lock()
-		closed := s.ctx.Err() != nil
-		n := len(s.conns)
-		if !closed && n < maxConns {
-			s.conns[c] = struct{}{}
-			s.wg.Add(1)
-		}
-		s.mu.Unlock()
-		switch {
-		case closed:
-			c.Close()
-		case n >= maxConns:
-			s.log.Warn("control: too many clients, refusing one", zap.Int("max", maxConns))
-			s.reply(c, response{Error: "too many concurrent control clients; retry"})
-			c.Close()
-		default:
-			go s.serve(c)
-		}
+		s.admit(c)
 	}
 }
 
-// peerCred returns the connecting process's credentials (SO_PEERCRED).
-func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
+// admit checks a new connection's peer and either starts serving it or
+// refuses it with a reason the client prints.
+func (s *Server) admit(c *net.UnixConn) {
+	cred, err := fdpass.PeerCred(c)
+	if err != nil {
+		s.log.Warn("control: refusing a client whose credentials cannot be read", zap.Error(err))
+		c.Close()
+		return
+	}
+	if cred.UID != 0 && cred.UID != s.uid {
+		s.log.Warn("control: refusing a client of another user",
+			zap.Uint32("peer_uid", cred.UID), zap.Int32("peer_pid", cred.PID), zap.Uint32("uid", s.uid))
+		s.refuse(c, response{Error: fmt.Sprintf("permission denied: uid %d is neither the restarter's uid %d nor root", cred.UID, s.uid)})
+		return
+	}
+	s.mu.Lock()
+	closed := s.ctx.Err() != nil
+	ok := !closed && (len(s.conns) < maxConns || s.evictIdleLocked())
+	if ok {
+		s.conns[c] = &connState{since: time.Now()}
+		s.wg.Add(1)
+	}
+	s.mu.Unlock()
+	switch {
+	case closed:
+		c.Close()
+	case !ok:
+		s.log.Warn("control: too many clients running requests, refusing one", zap.Int("max", maxConns), zap.Int32("peer_pid", cred.PID))
+		s.refuse(c, response{Error: fmt.Sprintf("too many clients (%d requests running); retry", maxConns), Retry: true})
+	default:
+		go s.serve(c, cred)
+	}
+}
+
+// evictIdleLocked closes the connection that has waited longest without
+// sending a request (and has nothing unread), so that idle clients can
+// never lock out one with a request. It reports whether it closed one.
+func (s *Server) evictIdleLocked() bool {
+	var oldest *net.UnixConn
+	var since time.Time
+	for c, st := range s.conns {
+		if !st.busy && (oldest == nil || st.since.Before(since)) && unread(c) == 0 {
+			oldest, since = c, st.since
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	delete(s.conns, oldest) // its goroutine finds it gone; wg is still its own
+	oldest.Close()
+	s.log.Debug("control: closed an idle client to make room", zap.Int("max", maxConns))
+	return true
+}
+
+// unread is the number of bytes waiting in c's receive queue (SIOCINQ); -1
+// when unknown.
+func unread(c *net.UnixConn) int {
 	rc, err := c.SyscallConn()
 	if err != nil {
-		return nil, err
+		return -1
 	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := rc.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return nil, err
-	}
-	if cerr != nil {
-		return nil, os.NewSyscallError("getsockopt SO_PEERCRED", cerr)
-	}
-	return cred, nil
+	n := -1
+	rc.Control(func(fd uintptr) {
+		if v, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ); err == nil {
+			n = v
+		}
+	})
+	return n
 }
 
-func (s *Server) serve(c *net.UnixConn) {
+// refuse writes r and closes c.
+func (s *Server) refuse(c *net.UnixConn, r response) {
+	s.write(c, r, refuseTimeout)
+	c.Close()
+}
+
+// setBusy marks c as running a request (or waiting for the next one).
+func (s *Server) setBusy(c *net.UnixConn, busy bool) {
+	s.mu.Lock()
+	if st, ok := s.conns[c]; ok {
+		st.busy = busy
+		st.since = time.Now()
+	}
+	s.mu.Unlock()
+}
+
+func (s *Server) serve(c *net.UnixConn, cred fdpass.Ucred) {
 	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
@@ -168,39 +238,31 @@ func (s *Server) serve(c *net.UnixConn) {
 		s.mu.Unlock()
 		c.Close()
 	}()
-	cred, err := peerCred(c)
-	if err != nil {
-		s.log.Warn("control: refusing a client whose credentials cannot be read", zap.Error(err))
-		return
-	}
-	if cred.Uid != 0 && cred.Uid != s.uid {
-		s.log.Warn("control: refusing a client of another user",
-			zap.Uint32("peer_uid", cred.Uid), zap.Int32("peer_pid", cred.Pid), zap.Uint32("uid", s.uid))
-		s.reply(c, response{Error: fmt.Sprintf("permission denied: uid %d is neither the restarter's uid %d nor root", cred.Uid, s.uid)})
-		return
-	}
 	r := bufio.NewReaderSize(c, MaxRequestSize)
 	for {
-		c.SetReadDeadline(time.Now().Add(idleTimeout))
+		c.SetReadDeadline(time.Now().Add(requestTimeout))
 		line, err := r.ReadSlice('\n')
 		switch {
 		case errors.Is(err, bufio.ErrBufferFull):
-			s.log.Warn("control: oversized request", zap.Int32("peer_pid", cred.Pid))
+			s.log.Warn("control: oversized request", zap.Int32("peer_pid", cred.PID))
 			s.reply(c, response{Error: fmt.Sprintf("request longer than %d bytes", MaxRequestSize)})
 			return
 		case err != nil:
-			return // EOF, idle timeout, or closed by Close; a partial line is dropped
+			return // EOF, no request in time, evicted, or closed by Close; a partial line is dropped
 		}
 		req, err := decodeRequest(line)
 		if err != nil {
-			s.log.Warn("control: bad request", zap.Int32("peer_pid", cred.Pid), zap.Error(err))
+			s.log.Warn("control: bad request", zap.Int32("peer_pid", cred.PID), zap.Error(err))
 			if !s.reply(c, response{Error: err.Error()}) {
 				return
 			}
 			continue
 		}
-		s.log.Info("control: request", zap.String("op", req.Op), zap.Int32("peer_pid", cred.Pid), zap.Uint32("peer_uid", cred.Uid))
-		if !s.reply(c, s.handle(req.Op)) {
+		s.log.Debug("control: request", zap.String("op", req.Op), zap.Int32("peer_pid", cred.PID), zap.Uint32("peer_uid", cred.UID))
+		s.setBusy(c, true)
+		ok := s.reply(c, s.handle(req.Op))
+		s.setBusy(c, false)
+		if !ok {
 			return
 		}
 	}
@@ -215,35 +277,24 @@ func (s *Server) handle(op string) (resp response) {
 			resp = response{Error: fmt.Sprintf("internal error during %s", op)}
 		}
 	}()
-	switch op {
-	case OpStatus:
-		st, err := s.h.Status(s.ctx)
-		if err != nil {
-			return response{Error: err.Error()}
-		}
-		return response{OK: true, Status: &st}
-	case OpReload:
-		out, err := s.h.Reload(s.ctx)
-		if err != nil {
-			return response{Error: err.Error()}
-		}
-		return response{OK: true, Reload: &out}
-	case OpStop:
-		if err := s.h.Stop(s.ctx); err != nil {
-			return response{Error: err.Error()}
-		}
-		return response{OK: true}
+	cmd, ok := lookup(op)
+	if !ok {
+		return response{Error: fmt.Sprintf("unknown op %q", op)}
 	}
-	return response{Error: fmt.Sprintf("unknown op %q", op)}
+	return cmd.serve(s.ctx, s.h)
 }
 
 func (s *Server) reply(c net.Conn, r response) bool {
+	return s.write(c, r, writeTimeout)
+}
+
+func (s *Server) write(c net.Conn, r response, timeout time.Duration) bool {
 	b, err := json.Marshal(r)
 	if err != nil {
 		s.log.Error("control: encoding response", zap.Error(err))
 		b, _ = json.Marshal(response{Error: "internal error: response not encodable"})
 	}
-	c.SetWriteDeadline(time.Now().Add(writeTimeout))
+	c.SetWriteDeadline(time.Now().Add(timeout))
 	_, err = c.Write(append(b, '\n'))
 	return err == nil
 }
@@ -276,33 +327,25 @@ func clearPath(path string) error {
 }
 
 // listenUnix creates a listening stream socket at path whose mode is 0600
-// from the moment it exists: Linux gives the bound file the socket inode's
-// mode (narrowed by the umask), and fchmod before bind sets that mode.
+// from the moment it exists (osutil.BindUnix sets it before bind).
 func listenUnix(path string) (*net.UnixListener, uint64, uint64, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	f, err := osutil.BindUnix(unix.SOCK_STREAM, path, 0o600)
 	if err != nil {
-		return nil, 0, 0, os.NewSyscallError("socket", err)
+		return nil, 0, 0, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
-	if err := unix.Fchmod(fd, 0o600); err != nil {
-		return nil, 0, 0, os.NewSyscallError("fchmod", err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
-		return nil, 0, 0, fmt.Errorf("control socket %s: %w", path, os.NewSyscallError("bind", err))
-	}
 	fail := func(err error) (*net.UnixListener, uint64, uint64, error) {
 		os.Remove(path)
 		return nil, 0, 0, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil { // only narrows; guards odd filesystems
+	if err := os.Chmod(path, 0o600); err != nil { // exactly 0600, whatever the umask
 		return fail(err)
 	}
 	var st unix.Stat_t
 	if err := unix.Lstat(path, &st); err != nil {
 		return fail(os.NewSyscallError("lstat", err))
 	}
-	if err := unix.Listen(fd, 16); err != nil {
+	if err := unix.Listen(int(f.Fd()), listenBacklog); err != nil {
 		return fail(os.NewSyscallError("listen", err))
 	}
 	l, err := net.FileListener(f)

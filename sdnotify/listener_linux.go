@@ -7,12 +7,11 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/hotrestart/restarter/fdpass"
+	"github.com/hotrestart/restarter/internal/osutil"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
@@ -180,32 +179,34 @@ func (l *Listener) Close() error {
 	return err
 }
 
+// maxFDs is room for descriptors a sender attaches (FDSTORE=1, which is not
+// supported): they are received so that they can be closed.
+const maxFDs = 16
+
 func (l *Listener) run() {
 	defer close(l.done)
 	buf := make([]byte, maxDatagram)
-	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*16))
 	for {
-		n, oobn, flags, _, err := l.conn.ReadMsgUnix(buf, oob)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
+		m, err := fdpass.RecvMsg(l.conn, buf, maxFDs)
+		switch {
+		case errors.Is(err, fdpass.ErrTruncated):
+			l.log.Warn("notify socket: ignoring datagram", zap.Error(err))
+			l.judged.Add(1)
+			continue
+		case errors.Is(err, net.ErrClosed):
+			return
+		case err != nil:
 			l.log.Warn("notify socket: read", zap.Error(err))
 			return
 		}
-		pid, fds, cerr := senderPID(oob[:oobn], flags)
-		for _, fd := range fds { // FDSTORE is not supported
-			unix.Close(fd)
-		}
-		if cerr != nil {
-			l.log.Warn("notify socket: ignoring datagram", zap.Error(cerr))
+		fdpass.CloseAll(m.FDs) // FDSTORE is not supported
+		if m.Cred == nil || m.Cred.PID <= 0 {
+			l.log.Warn("notify socket: ignoring datagram without sender credentials (SCM_CREDENTIALS)")
 			l.judged.Add(1)
 			continue
 		}
-		ready := hasReady(buf[:n])
+		pid := int(m.Cred.PID)
+		ready := hasReady(buf[:m.N])
 		var ok bool
 		if l.tree {
 			ok = l.judge(pid, ready)
@@ -220,37 +221,6 @@ func (l *Listener) run() {
 		}
 		l.judged.Add(1)
 	}
-}
-
-// senderPID extracts the pid from SCM_CREDENTIALS. It also returns every fd
-// a sender passed along (SCM_RIGHTS), which the caller must close.
-func senderPID(oob []byte, flags int) (pid int, fds []int, err error) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return 0, nil, fmt.Errorf("control message: %w", err)
-	}
-	for _, m := range msgs {
-		if m.Header.Level != unix.SOL_SOCKET {
-			continue
-		}
-		switch m.Header.Type {
-		case unix.SCM_RIGHTS:
-			if got, err := fdpass.ParseRights(&m); err == nil {
-				fds = append(fds, got...)
-			}
-		case unix.SCM_CREDENTIALS:
-			if cred, err := fdpass.ParseCredentials(&m); err == nil {
-				pid = int(cred.Pid)
-			}
-		}
-	}
-	if flags&unix.MSG_CTRUNC != 0 {
-		return 0, fds, errors.New("control data truncated (MSG_CTRUNC)")
-	}
-	if pid <= 0 {
-		return 0, fds, errors.New("no sender credentials (SCM_CREDENTIALS)")
-	}
-	return pid, fds, nil
 }
 
 // hasReady reports whether a notification contains the assignment READY=1.
@@ -285,22 +255,10 @@ func IsDescendant(pid, root int) bool {
 	return pid == root
 }
 
-// parentPID reads field 4 of /proc/<pid>/stat; the command name (field 2)
-// may hold spaces and parentheses, so parsing starts after the last ')'.
+// parentPID is the ppid field of /proc/<pid>/stat.
 func parentPID(pid int) (int, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no ')'", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
-	}
-	return strconv.Atoi(f[1])
+	st, err := osutil.ReadStat(pid)
+	return st.PPID, err
 }
 
 // removeStaleSocket removes a socket left at path; any other kind of file
@@ -319,33 +277,30 @@ func removeStaleSocket(path string) error {
 	return os.Remove(path)
 }
 
-// bindUnixgram creates the socket, sets its mode to 0600 before bind (Linux
-// takes the bound file's mode from the socket inode, narrowed by the umask),
-// so the path is never wider than 0600, and turns on SO_PASSCRED.
+// bindUnixgram creates the socket with mode 0600 set before bind (see
+// osutil.BindUnix), so the path is never wider than 0600, chmods it to
+// exactly 0600 whatever the umask, and turns on SO_PASSCRED.
 func bindUnixgram(path string) (*net.UnixConn, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	f, err := osutil.BindUnix(unix.SOCK_DGRAM, path, 0o600)
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
+		return nil, fmt.Errorf("notify socket %s: %w", path, err)
 	}
-	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
-	if err := unix.Fchmod(fd, 0o600); err != nil {
-		return nil, os.NewSyscallError("fchmod", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
-		return nil, os.NewSyscallError("setsockopt SO_PASSCRED", err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
-		return nil, fmt.Errorf("bind %s: %w", path, os.NewSyscallError("bind", err))
-	}
-	if err := os.Chmod(path, 0o600); err != nil { // belt and braces; only narrows
-		os.Remove(path)
-		return nil, err
-	}
-	pc, err := net.FilePacketConn(f)
-	if err != nil {
+	fail := func(err error) (*net.UnixConn, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("notify socket %s: %w", path, err)
 	}
-	return pc.(*net.UnixConn), nil
+	if err := os.Chmod(path, 0o600); err != nil { // only narrows
+		return fail(err)
+	}
+	pc, err := net.FilePacketConn(f)
+	if err != nil {
+		return fail(err)
+	}
+	conn := pc.(*net.UnixConn)
+	if err := fdpass.PassCred(conn); err != nil {
+		conn.Close()
+		return fail(err)
+	}
+	return conn, nil
 }

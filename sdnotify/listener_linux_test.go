@@ -286,14 +286,6 @@ func TestHasReady(t *testing.T) {
 	}
 }
 
-func FuzzSenderPID(f *testing.F) {
-	f.Add([]byte{}, 0)
-	f.Add(make([]byte, 64), 0)
-	f.Fuzz(func(t *testing.T, oob []byte, flags int) {
-		_, _, _ = senderPID(oob, flags) // must not panic; fds are not ours to close
-	})
-}
-
 // TestListenTree: the socket exists before the generation; a READY=1 that
 // arrives before SetRoot is judged when the root becomes known.
 func TestListenTree(t *testing.T) {

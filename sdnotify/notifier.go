@@ -11,7 +11,6 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 )
 
 // Notifier sends state changes to the service manager named by NOTIFY_SOCKET.
@@ -41,11 +40,11 @@ func (n *Notifier) Ready(status string) error {
 // datagram, as Type=notify-reload requires. Follow it with Ready or
 // ReloadFailed once the reload has an outcome.
 func (n *Notifier) Reloading(status string) error {
-	usec, err := MonotonicUsec()
-	if err != nil {
-		return err
+	usec := strings.TrimSpace(daemon.SdNotifyMonotonicUsec()) // it ends in a newline
+	if usec == "" {
+		return errors.New("sd_notify RELOADING=1: CLOCK_MONOTONIC unavailable for MONOTONIC_USEC")
 	}
-	return n.send(join("RELOADING=1", "MONOTONIC_USEC="+strconv.FormatInt(usec, 10), statusLine(status)))
+	return n.send(join("RELOADING=1", usec, statusLine(status)))
 }
 
 // ReloadFailed tells the service manager that a reload failed while the old
@@ -97,31 +96,6 @@ func join(lines ...string) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-// MonotonicUsec is CLOCK_MONOTONIC in microseconds, the clock systemd compares
-// MONOTONIC_USEC against.
-func MonotonicUsec() (int64, error) {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return 0, os.NewSyscallError("clock_gettime", err)
-	}
-	return ts.Nano() / 1000, nil
-}
-
-// StripEnv returns env without NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID,
-// for the environment of a child that must not talk to systemd directly.
-// env itself is not modified.
-func StripEnv(env []string) []string {
-	out := make([]string, 0, len(env))
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if k == "NOTIFY_SOCKET" || strings.HasPrefix(k, "WATCHDOG_") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
 }
 
 // ErrNoWatchdog is returned by StartWatchdog when the service manager did not

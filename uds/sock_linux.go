@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hotrestart/restarter/fdpass"
+	"github.com/hotrestart/restarter/internal/osutil"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
@@ -39,7 +40,13 @@ func bind(name string, mode os.FileMode) (*net.UnixConn, string, error) {
 	conn, err := bindUnixgram(addr, mode)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, "", fmt.Errorf("bind %s: %w (another instance uses this --base-id or --socket-path: choose another)", name, err)
+			who := "another instance uses this --base-id or --socket-path"
+			if isAbstract(name) { // a squatter of another uid, or a stray instance
+				if h := osutil.DescribeAbstractHolders(name); h != "" {
+					who = "it is " + h
+				}
+			}
+			return nil, "", fmt.Errorf("bind %s: %w (%s: choose another --base-id or --socket-path)", name, err, who)
 		}
 		return nil, "", fmt.Errorf("bind %s: %w", name, err)
 	}
@@ -152,21 +159,10 @@ func (e *endpoint) setDeadline(t time.Time) { e.conn.SetDeadline(t) }
 // socket inode's mode (less the umask), so the node is never more open than
 // mode, even for an instant. The caller chmods afterwards for the exact mode.
 func bindUnixgram(addr *net.UnixAddr, mode os.FileMode) (*net.UnixConn, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	f, err := osutil.BindUnix(unix.SOCK_DGRAM, addr.Name, mode)
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
+		return nil, err
 	}
-	if err := unix.Fchmod(fd, uint32(mode.Perm())); err != nil {
-		unix.Close(fd)
-		return nil, os.NewSyscallError("fchmod", err)
-	}
-	// The syscall package, unlike x/sys/unix, accepts an abstract name that
-	// fills all 108 bytes of sun_path (Envoy's padding, see sockAddr).
-	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: addr.Name}); err != nil {
-		unix.Close(fd)
-		return nil, os.NewSyscallError("bind", err)
-	}
-	f := os.NewFile(uintptr(fd), addr.Name)
 	defer f.Close()
 	c, err := net.FileConn(f)
 	if err != nil {

@@ -65,11 +65,11 @@ func New(paths []string, debounce time.Duration, log *zap.Logger) (*Watcher, err
 	for _, p := range paths {
 		abs, err := filepath.Abs(p)
 		if err != nil {
-			return nil, fmt.Errorf("--watch %s: %w", p, err)
+			return nil, fmt.Errorf("watch %s: %w", p, err)
 		}
 		fi, err := os.Stat(abs)
 		if err != nil {
-			return nil, fmt.Errorf("--watch %s: %w (the path must exist when the restarter starts)", p, err)
+			return nil, fmt.Errorf("watch %s: %w (a watched path must exist when watching starts)", p, err)
 		}
 		w.targets = append(w.targets, &target{path: abs, isDir: fi.IsDir(), id: identify(abs)})
 	}

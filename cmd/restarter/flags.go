@@ -130,13 +130,9 @@ Safe reloads:
 Control:
   The restarter serves RUNTIME_DIR/NAME.ctl (NAME is --name, else base-<id>;
   mode 0600, peers must be the same uid or root):
-    restarter status [--json]  each generation's epoch, pid, state, start and
-                               ready time, and the last reload's outcome
-    restarter reload           reload and wait: exit 0 once the new generation is
-                               ready, 1 with the reason when it failed
-    restarter stop             stop, and wait until the restarter is gone
-  With one instance in --runtime-dir no selector is needed; with several give
-  --name NAME or --base-id N. See 'restarter status --help'.
+{{commands}}  With one instance running no selector is needed; with several give --name
+  NAME or --base-id N. Without --runtime-dir the CLI searches every default
+  location. See 'restarter status --help'.
 
 systemd (Type=notify or Type=notify-reload; only when NOTIFY_SOCKET is set):
   READY=1 once epoch 0 is ready; on SIGHUP RELOADING=1 with MONOTONIC_USEC, then
@@ -158,16 +154,6 @@ container's PID 1), its own pid never changes across reloads, and children get
 SIGTERM if it is killed. Logs go to stderr through zap, one event per line with
 epoch, pid and state; the proxy's stdout and stderr pass through unchanged.
 `
-
-func defaultRuntimeDir() string {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "restarter")
-	}
-	if os.Geteuid() == 0 {
-		return "/run/restarter"
-	}
-	return "/tmp/restarter-" + strconv.Itoa(os.Geteuid())
-}
 
 // parseFlags parses args (without the program name). Bad input returns a
 // *usageError whose message names the value and what to do.
@@ -199,14 +185,14 @@ func parseFlags(args []string) (Config, error) {
 	baseID := fs.Int64("base-id", 0, fmt.Sprintf("base id passed to every generation (0..%d)", baseid.Max))
 	fs.BoolVar(&c.DynamicBaseID, "use-dynamic-base-id", false, "pick a free base id once at start and keep it")
 	fs.StringVar(&c.BaseIDPath, "base-id-path", "", "write the base id in use to `FILE`")
-	fs.StringVar(&c.RuntimeDir, "runtime-dir", defaultRuntimeDir(), "directory for locks (created 0700)")
+	fs.StringVar(&c.RuntimeDir, "runtime-dir", "", "`DIR` for locks and the control, notify and hot-restart sockets; created 0700, refused if others may write to it (default "+control.DefaultRuntimeDirRule+")")
 	fs.StringVar(&c.PidFile, "pid-file", "", "write the restarter's pid to `FILE` (atomically; removed on exit)")
 	fs.StringVar(&c.Name, "name", "", "instance name for the control CLI and socket (default base-<id>)")
 	fs.StringVar(&c.LogFormat, "log-format", "console", "console or json")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.BoolVarP(&c.Help, "help", "h", false, "show this help")
 	fs.BoolVar(&c.Version, "version", false, "print the version")
-	c.usage = helpHead + fs.FlagUsages() + helpTail
+	c.usage = helpHead + fs.FlagUsages() + strings.Replace(helpTail, "{{commands}}", control.CommandHelp("    "), 1)
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -217,6 +203,9 @@ func parseFlags(args []string) (Config, error) {
 	}
 	if c.Help || c.Version {
 		return c, nil
+	}
+	if c.RuntimeDir == "" {
+		c.RuntimeDir = control.DefaultRuntimeDir()
 	}
 
 	for _, p := range []struct {
@@ -276,90 +265,114 @@ func parseFlags(args []string) (Config, error) {
 	}
 	c.LogLevel = lv
 
+	if err := checkReadiness(&c, fs, *readyMode); err != nil {
+		return c, err
+	}
+	if *noValidate && *validateCmd != "" {
+		return c, usagef("give --validate-cmd or --no-validate, not both")
+	}
+	v := validatorChoice{cmd: *validateCmd, set: fs.Changed("validate-cmd"), off: *noValidate}
+	return c, parseCommand(&c, fs, v)
+}
+
+// checkReadiness checks --name, --watch and that one readiness check at
+// most is chosen.
+func checkReadiness(c *Config, fs *pflag.FlagSet, readyMode string) error {
 	if c.Name != "" || fs.Changed("name") {
 		if err := control.ValidName(c.Name); err != nil {
-			return c, usagef("%v", err)
+			return usagef("%v", err)
 		}
 	}
-	switch *readyMode {
+	switch readyMode {
 	case "":
 	case "notify":
 		c.ReadyNotify = true
 	default:
-		return c, usagef("--ready %q: the only value is notify (--ready=notify); for the other checks use --ready-after, --ready-url, --ready-cmd or --ready-envoy-admin", *readyMode)
+		return usagef("--ready %q: the only value is notify (--ready=notify); for the other checks use --ready-after, --ready-url, --ready-cmd or --ready-envoy-admin", readyMode)
 	}
 	n := 0
-	for _, s := range []string{c.ReadyURL, c.ReadyCmd, c.ReadyEnvoyAdmin, *readyMode} {
+	for _, s := range []string{c.ReadyURL, c.ReadyCmd, c.ReadyEnvoyAdmin, readyMode} {
 		if s != "" {
 			n++
 		}
 	}
 	if n > 1 {
-		return c, usagef("give only one of --ready-url, --ready-cmd, --ready-envoy-admin, --ready=notify")
+		return usagef("give only one of --ready-url, --ready-cmd, --ready-envoy-admin, --ready=notify")
 	}
 	if n == 1 && fs.Changed("ready-after") {
-		return c, usagef("--ready-after cannot be combined with --ready-url, --ready-cmd, --ready-envoy-admin or --ready=notify")
+		return usagef("--ready-after cannot be combined with --ready-url, --ready-cmd, --ready-envoy-admin or --ready=notify")
 	}
 	for _, p := range c.Watch {
 		if p == "" {
-			return c, usagef("--watch needs a path")
-		}
-	}
-	if *noValidate && *validateCmd != "" {
-		return c, usagef("give --validate-cmd or --no-validate, not both")
-	}
-	// The validator is settled once COMMAND is known (the envoy default).
-	setValidator := func() {
-		switch {
-		case *noValidate || fs.Changed("validate-cmd") && *validateCmd == "":
-			c.Validator = nil
-		case *validateCmd != "":
-			c.Validator = []string{"/bin/sh", "-c", *validateCmd}
-		case c.Envoy && !c.Script && len(c.Argv) > 0:
-			c.Validator = envoyValidator(c.Argv)
+			return usagef("--watch needs a path")
 		}
 	}
 	if c.ReadyURL != "" {
 		u, err := url.Parse(c.ReadyURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return c, usagef("--ready-url %q: want an http:// or https:// URL", c.ReadyURL)
+			return usagef("--ready-url %q: want an http:// or https:// URL", c.ReadyURL)
 		}
 	}
+	return nil
+}
 
+// validatorChoice is what --validate-cmd and --no-validate asked for; the
+// validator is settled once COMMAND is known (the envoy default).
+type validatorChoice struct {
+	cmd      string
+	set, off bool // --validate-cmd given (maybe ''), --no-validate
+}
+
+func (v validatorChoice) validator(c *Config) []string {
+	switch {
+	case v.off || v.set && v.cmd == "":
+		return nil
+	case v.cmd != "":
+		return []string{"/bin/sh", "-c", v.cmd}
+	case c.Envoy && !c.Script && len(c.Argv) > 0:
+		return envoyValidator(c.Argv)
+	}
+	return nil
+}
+
+// parseCommand reads START_SCRIPT or -- COMMAND [ARG...] after the flags,
+// and settles what depends on it: --envoy's default, the validator, the
+// hot-restart socket.
+func parseCommand(c *Config, fs *pflag.FlagSet, v validatorChoice) error {
 	rest := fs.Args()
 	dash := fs.ArgsLenAtDash()
 	switch {
 	case len(rest) == 0:
-		return c, usagef("missing START_SCRIPT or -- COMMAND; see --help")
+		return usagef("missing START_SCRIPT or -- COMMAND; see --help")
 	case dash == 0:
 		// exec form
 	case dash < 0 && len(rest) == 1:
 		c.Script = true
 	default:
-		return c, usagef("unexpected arguments %q after START_SCRIPT %q: use -- COMMAND [ARG...] to pass arguments", rest[1:], rest[0])
+		return usagef("unexpected arguments %q after START_SCRIPT %q: use -- COMMAND [ARG...] to pass arguments", rest[1:], rest[0])
 	}
 	if c.Script {
 		p, err := filepath.Abs(rest[0])
 		if err != nil {
-			return c, usagef("START_SCRIPT %q: %v", rest[0], err)
+			return usagef("START_SCRIPT %q: %v", rest[0], err)
 		}
 		if err := checkExecutable(p); err != nil {
-			return c, usagef("START_SCRIPT %q: %v", rest[0], err)
+			return usagef("START_SCRIPT %q: %v", rest[0], err)
 		}
 		if fs.Changed("envoy") && c.Envoy {
-			return c, usagef("--envoy needs the exec form: restarter --envoy -- envoy ARG...; a START_SCRIPT gets RESTART_EPOCH in its environment")
+			return usagef("--envoy needs the exec form: restarter --envoy -- envoy ARG...; a START_SCRIPT gets RESTART_EPOCH in its environment")
 		}
 		c.Argv = []string{p}
-		setValidator()
-		return c, nil
+		c.Validator = v.validator(c)
+		return nil
 	}
 	p, err := exec.LookPath(rest[0])
 	if err != nil {
-		return c, usagef("COMMAND %q: %v", rest[0], unwrapExec(err))
+		return usagef("COMMAND %q: %v", rest[0], unwrapExec(err))
 	}
 	if !filepath.IsAbs(p) {
 		if p, err = filepath.Abs(p); err != nil {
-			return c, usagef("COMMAND %q: %v", rest[0], err)
+			return usagef("COMMAND %q: %v", rest[0], err)
 		}
 	}
 	c.Argv = append([]string{p}, rest[1:]...)
@@ -368,12 +381,63 @@ func parseFlags(args []string) (Config, error) {
 	}
 	if c.Envoy {
 		if err := checkEnvoyArgs(rest[1:]); err != nil {
-			return c, err
+			return err
 		}
 	}
 	c.SocketPath = socketPath(rest[1:])
-	setValidator()
-	return c, nil
+	c.Validator = v.validator(c) // before the socket flags: validation binds no socket
+	if c.Envoy {
+		return privateHotRestartSocket(c, rest[1:])
+	}
+	return nil
+}
+
+// hotRestartSocketName is the --socket-path the restarter gives Envoy in
+// its runtime dir; Envoy appends _[udp_]{parent,child}_<base id*10+n>, so
+// instances with different base ids in one dir never collide.
+const hotRestartSocketName = "hotrestart"
+
+// longestSocketSuffix is the longest name Envoy appends to --socket-path:
+// "_udp_parent_" and the largest base id times ten plus two.
+var longestSocketSuffix = "_udp_parent_" + strconv.FormatUint(uint64(baseid.Max)*10+2, 10)
+
+// privateHotRestartSocket: abstract socket names (Envoy's default) have no
+// permissions, so any local user can squat or reach them. When COMMAND sets
+// no --socket-path, every generation gets one in the 0700 runtime dir, with
+// --socket-mode 600 unless COMMAND sets its own mode.
+func privateHotRestartSocket(c *Config, args []string) error {
+	if hasFlag(args, "--socket-path") {
+		return nil
+	}
+	p := filepath.Join(c.RuntimeDir, hotRestartSocketName)
+	if !filepath.IsAbs(p) {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return usagef("--runtime-dir %q: %v", c.RuntimeDir, err)
+		}
+		p = abs
+	}
+	if n := len(p) + len(longestSocketSuffix); n > maxSocketPath {
+		return usagef("the hot-restart socket %s%s would be %d bytes, longer than a Unix socket path may be (%d): use a shorter --runtime-dir, or give COMMAND its own --socket-path",
+			p, longestSocketSuffix, n, maxSocketPath)
+	}
+	c.SocketPath = p
+	c.Argv = append(c.Argv, "--socket-path", p)
+	if !hasFlag(args, "--socket-mode") {
+		c.Argv = append(c.Argv, "--socket-mode", "600")
+	}
+	return nil
+}
+
+// hasFlag reports whether args set the long flag name (as "name value" or
+// "name=value").
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 // envoyValidator is COMMAND with its own arguments and --mode validate

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hotrestart/restarter/baseid"
 	"github.com/hotrestart/restarter/control"
+	"github.com/hotrestart/restarter/internal/osutil"
 	"github.com/hotrestart/restarter/sdnotify"
 	"github.com/hotrestart/restarter/supervisor"
 	"github.com/hotrestart/restarter/watch"
@@ -93,7 +94,7 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 		var err error
 		if w, err = watch.New(cfg.Watch, cfg.WatchDebounce, log); err != nil {
 			log.Error("watch", zap.Error(err))
-			fmt.Fprintf(os.Stderr, "restarter: %v\n", err)
+			fmt.Fprintf(os.Stderr, "restarter: --watch: %v\n", err)
 			return exitUsage
 		}
 		defer w.Close()
@@ -206,8 +207,9 @@ func setup(cfg *Config, log *zap.Logger) (cleanup func(), code int) {
 			undo[i]()
 		}
 	}
-	if err := ensureRuntimeDir(cfg.RuntimeDir); err != nil {
+	if err := osutil.EnsurePrivateDir(cfg.RuntimeDir); err != nil {
 		log.Error("runtime dir", zap.String("dir", cfg.RuntimeDir), zap.Error(err))
+		fmt.Fprintf(os.Stderr, "restarter: refusing --runtime-dir %s: %v\n", cfg.RuntimeDir, err)
 		return cleanup, exitUsage
 	}
 	var lock *baseid.Lock
@@ -219,7 +221,12 @@ func setup(cfg *Config, log *zap.Logger) (cleanup func(), code int) {
 	}
 	if err != nil {
 		log.Error("base id", zap.Error(err))
-		fmt.Fprintf(os.Stderr, "restarter: %v\n", err)
+		hint := ""
+		var held *baseid.HeldError
+		if errors.As(err, &held) {
+			hint = "; pick another --base-id or use --use-dynamic-base-id"
+		}
+		fmt.Fprintf(os.Stderr, "restarter: %v%s\n", err, hint)
 		return cleanup, exitUsage
 	}
 	undo = append(undo, func() { lock.Close() })
@@ -287,25 +294,6 @@ func version() string {
 		return bi.Main.Version
 	}
 	return "(devel)"
-}
-
-// ensureRuntimeDir creates dir 0700 if missing and refuses one that is not a
-// directory or belongs to another user.
-func ensureRuntimeDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create runtime dir: %w", err)
-	}
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return fmt.Errorf("runtime dir: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("runtime dir %s is not a directory", dir)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("runtime dir %s belongs to uid %d, not us (%d): use --runtime-dir", dir, st.Uid, os.Geteuid())
-	}
-	return nil
 }
 
 // writeAtomic writes content to path through a temporary file and a rename,

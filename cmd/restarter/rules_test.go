@@ -29,8 +29,8 @@ func TestRule1EpochZeroThenSIGHUP(t *testing.T) {
 		g    gen
 		want []string
 	}{
-		{g0, []string{`"-c" "cfg-0-7" "--restart-epoch" "0" "--base-id" "7" "--drain-time-s" "20" "--parent-shutdown-time-s" "30"`, "RESTART_EPOCH=0\n", "BASE_ID=7\n", "DRAIN_TIME_S=20\n", "PARENT_SHUTDOWN_TIME_S=30\n"}},
-		{g1, []string{`"-c" "cfg-1-7" "--restart-epoch" "1" "--base-id" "7"`, "RESTART_EPOCH=1\n"}},
+		{g0, []string{`"-c" "cfg-0-7" "--socket-path" "`, `"--socket-mode" "600" "--restart-epoch" "0" "--base-id" "7" "--drain-time-s" "20" "--parent-shutdown-time-s" "30"`, "RESTART_EPOCH=0\n", "BASE_ID=7\n", "DRAIN_TIME_S=20\n", "PARENT_SHUTDOWN_TIME_S=30\n"}},
+		{g1, []string{`"-c" "cfg-1-7" "--socket-path" "`, `"--restart-epoch" "1" "--base-id" "7"`, "RESTART_EPOCH=1\n"}},
 	} {
 		for _, w := range c.want {
 			if !strings.Contains(c.g.info, w) {

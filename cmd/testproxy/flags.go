@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotrestart/restarter/baseid"
 	"github.com/hotrestart/restarter/drain"
 	"github.com/spf13/pflag"
 )
@@ -19,8 +20,8 @@ import (
 // print: the protocol version (Envoy's HOT_RESTART_VERSION) and ours.
 const hotRestartVersion = "11.testproxy"
 
-// maxBaseID is the largest base id: Envoy scales it by 10 and adds up to 9.
-const maxBaseID = (math.MaxUint32 - 9) / 10
+// maxBaseID is the largest base id (owned by package baseid).
+const maxBaseID = baseid.Max
 
 // Config is the parsed command line.
 type Config struct {

@@ -1,4 +1,4 @@
-package control
+package osutil
 
 import (
 	"os"
@@ -8,8 +8,8 @@ import (
 )
 
 func TestProcessRunning(t *testing.T) {
-	if !processRunning(os.Getpid()) {
-		t.Fatalf("processRunning(self) = false")
+	if !ProcessRunning(os.Getpid()) {
+		t.Fatalf("ProcessRunning(self) = false")
 	}
 	// A child that exited but is not reaped yet is a zombie: gone.
 	cmd := exec.Command("/bin/sh", "-c", "exit 0")
@@ -18,14 +18,14 @@ func TestProcessRunning(t *testing.T) {
 	}
 	pid := cmd.Process.Pid
 	deadline := time.Now().Add(5 * time.Second)
-	for processRunning(pid) {
+	for ProcessRunning(pid) {
 		if time.Now().After(deadline) {
-			t.Fatalf("processRunning(%d) still true for an exited, unreaped child", pid)
+			t.Fatalf("ProcessRunning(%d) still true for an exited, unreaped child", pid)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	cmd.Wait()
-	if processRunning(pid) {
-		t.Fatalf("processRunning(%d) = true after it was reaped", pid)
+	if ProcessRunning(pid) {
+		t.Fatalf("ProcessRunning(%d) = true after it was reaped", pid)
 	}
 }

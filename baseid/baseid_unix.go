@@ -1,3 +1,5 @@
+//go:build unix
+
 package baseid
 
 import (
@@ -13,13 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Max is the largest base id: Envoy scales the id by 10 and adds up to 9
-// inside a uint32.
-const Max = (1<<32 - 1 - 9) / 10
-
-// DefaultSocketPath is Envoy's default --socket-path.
-const DefaultSocketPath = "@envoy_domain_socket"
-
 // HeldError reports a base id whose lock another process holds.
 type HeldError struct {
 	ID   uint32
@@ -32,7 +27,7 @@ func (e *HeldError) Error() string {
 	if e.PID > 0 {
 		holder = "pid " + strconv.Itoa(e.PID)
 	}
-	return fmt.Sprintf("base id %d is already held by %s (lock %s); pick another --base-id or use --use-dynamic-base-id", e.ID, holder, e.Path)
+	return fmt.Sprintf("base id %d is already held by %s (lock %s)", e.ID, holder, e.Path)
 }
 
 // Lock is a held base id. Close releases it.
