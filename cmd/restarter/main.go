@@ -117,6 +117,7 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 		hist.observe(ev)
 		notifySystemd(n, ev)
 	}
+	sc.OnEvent = wedgeHook(sc.OnEvent, func() *supervisor.Supervisor { return sup }, log)
 	sup, err := supervisor.New(sc)
 	if err != nil {
 		log.Error("bad configuration", zap.Error(err))
