@@ -57,6 +57,8 @@ type Config struct {
 	LogFormat string
 	LogLevel  zapcore.Level
 
+	MetricsAddress string // --metrics-address: Prometheus /metrics and /healthz
+
 	Help    bool
 	Version bool
 	usage   string
@@ -203,6 +205,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.PidFile, "pid-file", "", "write the restarter's pid to `FILE` (atomically; removed on exit)")
 	fs.StringVar(&c.Name, "name", "", "instance name for the control CLI and socket (default base-<id>)")
 	fs.StringVar(&c.LogFormat, "log-format", "console", "console or json")
+	fs.StringVar(&c.MetricsAddress, "metrics-address", "", "serve Prometheus /metrics and /healthz on `ADDR` (host:port)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.BoolVarP(&c.Help, "help", "h", false, "show this help")
 	fs.BoolVar(&c.Version, "version", false, "print the version")

@@ -113,9 +113,11 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 	if cfg.Validator != nil {
 		sc.Validate = validateFunc(cfg, func() *supervisor.Supervisor { return sup }, log)
 	}
+	met := newMetricsHook(cfg)
 	sc.OnEvent = func(ev supervisor.Event) {
 		hist.observe(ev)
 		notifySystemd(n, ev)
+		met.observe(ev)
 	}
 	sc.OnEvent = wedgeHook(sc.OnEvent, func() *supervisor.Supervisor { return sup }, log)
 	sup, err := supervisor.New(sc)
@@ -130,6 +132,13 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 		return exitUsage
 	}
 	defer ctl.Close()
+	stopMetrics, err := met.serve(sup, log)
+	if err != nil {
+		log.Error("metrics", zap.Error(err))
+		fmt.Fprintf(os.Stderr, "restarter: --metrics-address %s: %v\n", cfg.MetricsAddress, err)
+		return exitUsage
+	}
+	defer stopMetrics()
 	defer release() // runs before ctl.Close
 	log.Info("control socket", zap.String("path", ctlPath), zap.String("name", instance))
 
