@@ -57,7 +57,8 @@ type Config struct {
 	LogFormat string
 	LogLevel  zapcore.Level
 
-	MetricsAddress string // --metrics-address: Prometheus /metrics and /healthz
+	MetricsAddress string        // --metrics-address: Prometheus /metrics and /healthz
+	StopDrainTime  time.Duration // --stop-drain-time: graceful stop (stop.go)
 
 	Help    bool
 	Version bool
@@ -186,6 +187,7 @@ func parseFlags(args []string) (Config, error) {
 	pstS := fs.Int64("parent-shutdown-time-s", 900, "--parent-shutdown-time in whole seconds (Envoy spelling)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "backstop: SIGTERM old generations still alive this long after parent-shutdown time")
 	fs.DurationVar(&c.TermWait, "term-wait", 30*time.Second, "wait after SIGTERM before SIGKILL")
+	fs.DurationVar(&c.StopDrainTime, "stop-drain-time", 0, "on SIGTERM/SIGINT drain the serving generation first, up to this long (with --ready-envoy-admin: POST /drain_listeners?graceful, done early at 0 connections); 0: stop at once")
 	fs.DurationVar(&c.ReadyAfter, "ready-after", 5*time.Second, "a generation is ready once it has survived this long")
 	fs.StringVar(&c.ReadyURL, "ready-url", "", "a generation is ready when GET URL answers 200")
 	fs.StringVar(&c.ReadyCmd, "ready-cmd", "", "a generation is ready when sh -c `CMD` exits 0")
@@ -227,7 +229,7 @@ func parseFlags(args []string) (Config, error) {
 		d    time.Duration
 	}{{"drain-time", c.DrainTime}, {"parent-shutdown-time", c.ParentShutdownTime}, {"shutdown-grace", c.ShutdownGrace},
 		{"term-wait", c.TermWait}, {"ready-after", c.ReadyAfter}, {"ready-timeout", c.ReadyTimeout}, {"ready-interval", c.ReadyInterval},
-		{"validate-timeout", c.ValidateTimeout}, {"watch-debounce", c.WatchDebounce}} {
+		{"validate-timeout", c.ValidateTimeout}, {"watch-debounce", c.WatchDebounce}, {"stop-drain-time", c.StopDrainTime}} {
 		if p.d < 0 {
 			return c, usagef("--%s (%s) must not be negative", p.name, p.d)
 		}

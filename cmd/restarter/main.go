@@ -160,6 +160,7 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 		log.Warn("systemd watchdog", zap.Error(err))
 	}
 
+	gs := newGracefulStop(cfg, log, func(s string) { _ = n.Stopping(s) })
 	var wg sync.WaitGroup
 	if w != nil {
 		wg.Add(1)
@@ -181,13 +182,17 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 		case sig := <-sigc:
 			switch sig {
 			case syscall.SIGHUP:
+				if gs.draining() {
+					log.Warn("SIGHUP ignored: a graceful stop is draining")
+					continue
+				}
 				log.Info("SIGHUP: reload requested")
 				_ = sup.RequestReload()
 			case syscall.SIGUSR1:
 				_ = sup.Signal(syscall.SIGUSR1)
 			case syscall.SIGTERM, syscall.SIGINT:
 				log.Info("stop requested", zap.String("signal", sig.String()))
-				sup.Stop()
+				gs.stop(sup)
 			}
 		}
 	}

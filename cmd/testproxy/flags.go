@@ -47,6 +47,7 @@ type Config struct {
 	RetryDelay                time.Duration
 	FailStart                 bool
 	StartDelay                time.Duration
+	TermImmediate             bool // SIGTERM/SIGINT cut every connection at once, as Envoy does
 	argv                      []string
 }
 
@@ -80,6 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.StatsFlushInterval, "stats-flush-interval", 5*time.Second, "how often stats are pulled from the parent")
 	fs.DurationVar(&c.RetryDelay, "hot-restart-retry-delay", time.Second, "pause between the 10 tries to reach a parent socket that is not there (Envoy: 1s)")
 	fs.BoolVar(&c.FailStart, "fail-start", envBool("TESTPROXY_FAIL_START"), "fault test: exit 1 after taking the sockets, before going live (env TESTPROXY_FAIL_START=1)")
+	fs.BoolVar(&c.TermImmediate, "term-immediate", envBool("TESTPROXY_TERM_IMMEDIATE"), "on SIGTERM/SIGINT close every connection at once, as Envoy does (default: let in-flight requests finish, up to 10s; env TESTPROXY_TERM_IMMEDIATE=1)")
 	fs.DurationVar(&c.StartDelay, "start-delay", envDuration("TESTPROXY_START_DELAY"), "fault test: stay INITIALIZING this long before going live (env TESTPROXY_START_DELAY)")
 
 	if err := fs.Parse(args); err != nil {
