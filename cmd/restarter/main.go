@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -295,13 +294,6 @@ func newLogger(format string, level zapcore.Level, w io.Writer) *zap.Logger {
 	}
 	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)
 	return zap.New(core).With(zap.Int("restarter_pid", os.Getpid()))
-}
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
 }
 
 // ensureRuntimeDir creates dir 0700 if missing and refuses one that is not a
