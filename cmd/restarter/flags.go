@@ -104,11 +104,12 @@ Signals:
                   retries the same epoch number.
   SIGUSR1         forwarded to every live generation (Envoy reopens access logs).
   SIGTERM, SIGINT SIGTERM to every generation, SIGKILL what is left after
-                  --term-wait; exit as soon as the last one is gone.
+                  --term-wait; exit as soon as the last one is gone. With
+                  --stop-drain-time the serving generation drains first.
 
 Readiness (one of; default --ready-after 5s):
   --ready-after D          ready once it has survived D
-  --ready-url URL          ready when GET URL answers 200 (polled)
+  --ready-url URL          ready when GET URL answers 200 (polled; placeholders work)
   --ready-cmd CMD          ready when "sh -c CMD" exits 0 (polled; placeholders work)
   --ready-envoy-admin ADDR ready when ADDR/server_info says state LIVE and
                            restart_epoch is this generation's epoch
@@ -189,8 +190,8 @@ func parseFlags(args []string) (Config, error) {
 	fs.DurationVar(&c.TermWait, "term-wait", 30*time.Second, "wait after SIGTERM before SIGKILL")
 	fs.DurationVar(&c.StopDrainTime, "stop-drain-time", 0, "on SIGTERM/SIGINT drain the serving generation first, up to this long (with --ready-envoy-admin: POST /drain_listeners?graceful, done early at 0 connections); 0: stop at once")
 	fs.DurationVar(&c.ReadyAfter, "ready-after", 5*time.Second, "a generation is ready once it has survived this long")
-	fs.StringVar(&c.ReadyURL, "ready-url", "", "a generation is ready when GET URL answers 200")
-	fs.StringVar(&c.ReadyCmd, "ready-cmd", "", "a generation is ready when sh -c `CMD` exits 0")
+	fs.StringVar(&c.ReadyURL, "ready-url", "", "a generation is ready when GET `URL` answers 200 ({{epoch}} etc. are expanded)")
+	fs.StringVar(&c.ReadyCmd, "ready-cmd", "", "a generation is ready when sh -c `CMD` exits 0 ({{epoch}} etc. are expanded)")
 	fs.StringVar(&c.ReadyEnvoyAdmin, "ready-envoy-admin", "", "a generation is ready when Envoy's admin at `ADDR` reports LIVE at its epoch")
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", 5*time.Minute, "not ready by then counts as a failed start")
 	fs.DurationVar(&c.ReadyInterval, "ready-interval", 200*time.Millisecond, "how often readiness is polled")

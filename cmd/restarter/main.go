@@ -285,6 +285,7 @@ func newLogger(format string, level zapcore.Level, w io.Writer) *zap.Logger {
 	ec := zap.NewProductionEncoderConfig()
 	ec.TimeKey = "time"
 	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	ec.EncodeDuration = zapcore.StringDurationEncoder // "7.7ms", not a bare 0.0077
 	var enc zapcore.Encoder
 	if format == "json" {
 		enc = zapcore.NewJSONEncoder(ec)
