@@ -77,12 +77,13 @@ func (n *notifyReady) Ready(ctx context.Context, p supervisor.Probe) error {
 	case e.err != nil:
 		return fmt.Errorf("--ready=notify: %w", e.err)
 	}
-	defer n.release(p.Epoch, e.l)
 	e.l.SetRoot(p.PID)
 	select {
 	case <-e.l.Ready():
+		n.lingerThenRelease(p.Epoch, e.l)
 		return nil
 	case <-ctx.Done():
+		n.release(p.Epoch, e.l)
 		return fmt.Errorf("no READY=1 from pid %d or its descendants on %s: %w", p.PID, e.l.Path(), ctx.Err())
 	}
 }
