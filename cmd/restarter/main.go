@@ -98,6 +98,7 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 		defer w.Close()
 	}
 
+	startupWarnings(cfg, log)
 	n := sdnotify.NewNotifier(log)
 	hist := &history{}
 	sc := supervisorConfig(cfg, log)
@@ -113,10 +114,14 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 		sc.Validate = validateFunc(cfg, func() *supervisor.Supervisor { return sup }, log)
 	}
 	met := newMetricsHook(cfg)
+	tail := newStderrTail(os.Stderr, log)
+	defer tail.Close() // after Run returned: every generation is gone
+	sc.Starter = tail
 	sc.OnEvent = func(ev supervisor.Event) {
 		hist.observe(ev)
 		notifySystemd(n, ev)
 		met.observe(ev)
+		tail.observe(ev)
 	}
 	sc.OnEvent = wedgeHook(sc.OnEvent, func() *supervisor.Supervisor { return sup }, log)
 	sup, err := supervisor.New(sc)
