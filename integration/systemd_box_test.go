@@ -21,6 +21,7 @@ package integration
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -114,10 +115,13 @@ func systemd254Tree() (string, error) {
 	apt := []string{"-q", "-o", "Dir::Etc::sourcelist=" + src, "-o", "Dir::Etc::sourceparts=/nonexistent",
 		"-o", "Dir::State::Lists=" + filepath.Join(work, "lists"), "-o", "Dir::Cache=" + filepath.Join(work, "cache"),
 		"-o", "APT::Sandbox::User=root"}
-	if out, err := exec.Command("apt-get", append(apt, "update")...).CombinedOutput(); err != nil {
+	// Bounded: a host without network must skip, not hang CI.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "apt-get", append(apt, "update")...).CombinedOutput(); err != nil {
 		return "", errNoBox{fmt.Sprintf("apt-get update for bookworm-backports failed (%v): %s", err, lastLines(string(out), 5))}
 	}
-	dl := exec.Command("apt-get", append(apt, "download", "systemd/bookworm-backports",
+	dl := exec.CommandContext(ctx, "apt-get", append(apt, "download", "systemd/bookworm-backports",
 		"libsystemd-shared/bookworm-backports", "libsystemd0/bookworm-backports")...)
 	dl.Dir = filepath.Join(work, "debs")
 	if out, err := dl.CombinedOutput(); err != nil {
