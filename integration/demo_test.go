@@ -58,6 +58,24 @@ func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the demo takes about 12 s")
 	}
+	// Take Envoy's default ports if they are free (if not, someone else
+	// holds them: the same situation), so the fallback is what runs.
+	var held []string
+	for _, a := range []string{"127.0.0.1:9901", "127.0.0.1:10000"} {
+		if ln, err := net.Listen("tcp", a); err == nil {
+			defer ln.Close()
+			held = append(held, a)
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					c.Close()
+				}
+			}()
+		}
+	}
 	cmd := demoCmd(t)
 	done := make(chan struct{})
 	var out []byte
@@ -73,6 +91,12 @@ func TestDemo(t *testing.T) {
 	s := string(out)
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, s)
+	}
+	for _, a := range held {
+		port := a[strings.LastIndexByte(a, ':')+1:]
+		if !strings.Contains(s, "port "+port+" is taken; using") {
+			t.Errorf("demo did not say that port %s is taken:\n%s", port, s)
+		}
 	}
 	for _, want := range []string{"restarter exited 0", "reload: exit 0", "(as it should)", " 0 failed"} {
 		if !strings.Contains(s, want) {

@@ -20,21 +20,23 @@ die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 # A port is taken when something accepts a connection on it.
 taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# pick VAR DEFAULT: the port in $VAR (must be free), else DEFAULT, else a free one.
+# pick VAR DEFAULT [NOT]: the port in $VAR (must be free), else DEFAULT,
+# else a free one other than NOT.
 pick() {
-  local var=$1 def=$2 p
+  local var=$1 def=$2 not=${3:-} p
   if [ -n "${!var:-}" ]; then
     taken "${!var}" && die "port ${!var} ($var) is taken: choose another, e.g. $var=$((${!var} + 1)) make demo"
     echo "${!var}"; return
   fi
-  if ! taken "$def"; then echo "$def"; return; fi
+  if [ "$def" != "$not" ] && ! taken "$def"; then echo "$def"; return; fi
   for p in $(seq 20000 7 20700); do
+    [ "$p" != "$not" ] || continue
     taken "$p" || { echo "demo: port $def is taken; using $p for $var (set $var= to choose)" >&2; echo "$p"; return; }
   done
   die "no free port found for $var: set $var=PORT"
 }
 PORT=$(pick PORT 10000)
-ADMIN=$(pick ADMIN 9901)
+ADMIN=$(pick ADMIN 9901 "$PORT")
 [ "$PORT" != "$ADMIN" ] || die "PORT and ADMIN are both $PORT: give them different values"
 
 LOG="$RUN/restarter.log"
