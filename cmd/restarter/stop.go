@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -118,16 +119,20 @@ func (g *gracefulStop) connections() (uint64, bool) {
 		return 0, false
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.WriteString(string(buf[:n]))
-		if err != nil || b.Len() > 4<<20 {
-			break
-		}
+	if resp.StatusCode != http.StatusOK {
+		return 0, false
 	}
-	for _, line := range strings.Split(b.String(), "\n") {
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return 0, false
+	}
+	return parseTotalConnections(string(b))
+}
+
+// parseTotalConnections finds "server.total_connections: N" in the text
+// form of Envoy's /stats (filtered or not).
+func parseTotalConnections(body string) (uint64, bool) {
+	for _, line := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(line, "server.total_connections: "); ok {
 			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 			return n, err == nil
