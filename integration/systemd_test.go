@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -77,6 +78,7 @@ func TestSystemd(t *testing.T) {
 			}
 			defer box.Down()
 			t.Logf("timing: systemd %s box booted in %v (%s)", flavor, box.BootDur.Round(time.Millisecond), box.Version)
+			t.Run("example-unit-verifies", func(t *testing.T) { verifyExampleUnit(t, box) })
 			forms := []unitForm{formExecReload}
 			if flavor == "254" {
 				forms = append(forms, formNotifyReload)
@@ -277,4 +279,20 @@ func lastN(s string, n int) string {
 		l = l[len(l)-n:]
 	}
 	return strings.Join(l, "\n")
+}
+
+// verifyExampleUnit: examples/systemd/envoy.service, with the binaries'
+// paths pointed at the box's, passes systemd-analyze verify.
+func verifyExampleUnit(t *testing.T, box *sdBox) {
+	b, err := os.ReadFile("../examples/systemd/envoy.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := strings.NewReplacer("/usr/local/bin/restarter", "/opt/restarter/restarter",
+		"/usr/local/bin/envoy", "/opt/restarter/testproxy").Replace(string(b))
+	box.WriteFile("root/envoy.service", unit)
+	out, err := box.Exec("systemd-analyze", "verify", "/root/envoy.service")
+	if err != nil || strings.Contains(out, "envoy.service:") {
+		t.Fatalf("systemd-analyze verify of the example unit: %v\n%s", err, out)
+	}
 }
