@@ -4,12 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // stopLoad is what a few keep-alive clients saw around a stop.
@@ -169,4 +173,49 @@ func loadAcrossStop(t *testing.T, env *ProxyEnv, r *Proc) (stopLoad, time.Durati
 	mu.Lock()
 	defer mu.Unlock()
 	return res, took, drained
+}
+
+// TestGracefulStopSecondSignal: while a graceful stop drains (an open
+// connection keeps it waiting), SIGHUP starts no generation and a second
+// SIGTERM stops at once instead of waiting out --stop-drain-time.
+func TestGracefulStopSecondSignal(t *testing.T) {
+	env := newProxyEnv(t)
+	r := startRestarter(t, env.RestarterArgs([]string{"--drain-time", "30s", "--parent-shutdown-time", "40s",
+		"--stop-drain-time", "60s"}, "--term-immediate")...)
+	waitLive(t, env.Admin, 0, 20*time.Second)
+	c, err := net.Dial("tcp", env.Listen) // an idle connection: the drain cannot end by itself
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := r.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, func() error {
+		if st, _, err := getServerInfo(env.Admin); err != nil || st != "DRAINING" {
+			return fmt.Errorf("server_info state %q (%v), want DRAINING", st, err)
+		}
+		return nil
+	})
+	if err := r.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, func() error {
+		if !strings.Contains(r.Log(), "SIGHUP ignored: a graceful stop is draining") {
+			return errors.New("SIGHUP not handled yet")
+		}
+		return nil
+	})
+	start := time.Now()
+	if err := r.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code, err := r.Wait(20 * time.Second)
+	if err != nil || code != 0 {
+		t.Fatalf("after the second SIGTERM: exit %d (%v), want 0", code, err)
+	}
+	t.Logf("second SIGTERM: exited %v later (stop drain time 60s)", time.Since(start).Round(time.Millisecond))
+	if n := countEvents(r.Events(), "started"); n != 1 {
+		t.Errorf("%d generations started, want 1 (the SIGHUP during the drain must start none)", n)
+	}
 }
