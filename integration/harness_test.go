@@ -36,6 +36,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -67,6 +68,11 @@ type Binaries struct {
 var build testutil.Build
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("integration: every test skipped with -short (end-to-end tests with real processes)")
+		os.Exit(0)
+	}
 	code := m.Run()
 	build.Cleanup()
 	os.Exit(code)

@@ -4,13 +4,40 @@
 # three hot restarts happen under it. Nothing outside loopback is touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+#
+# Environment: PORT (data listener, default 10000), ADMIN (admin listener,
+# default 9901): when the default is taken the demo picks a free port and
+# says so; a port you set yourself must be free. DEMO_LOG=1 prints the
+# restarter's and the proxy's log here instead of into a file. BIN: where
+# the binaries are (default bin, as `make build` puts them).
 BIN=${BIN:-bin}
-PORT=${PORT:-10000}
-ADMIN=${ADMIN:-9901}
+RPID=
 RUN=$(mktemp -d /tmp/restarter-demo.XXXXXX)
-trap 'kill $RPID 2>/dev/null || true; wait $RPID 2>/dev/null || true; rm -rf "$RUN"' EXIT
+trap '[ -z "$RPID" ] || { kill $RPID 2>/dev/null || true; wait $RPID 2>/dev/null || true; }; rm -rf "$RUN"' EXIT
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+
+# A port is taken when something accepts a connection on it.
+taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# pick VAR DEFAULT [NOT]: the port in $VAR (must be free), else DEFAULT,
+# else a free one other than NOT.
+pick() {
+  local var=$1 def=$2 not=${3:-} p
+  if [ -n "${!var:-}" ]; then
+    taken "${!var}" && die "port ${!var} ($var) is taken: choose another, e.g. $var=$((${!var} + 1)) make demo"
+    echo "${!var}"; return
+  fi
+  if [ "$def" != "$not" ] && ! taken "$def"; then echo "$def"; return; fi
+  for p in $(seq 20000 7 20700); do
+    [ "$p" != "$not" ] || continue
+    taken "$p" || { echo "demo: port $def is taken; using $p for $var (set $var= to choose)" >&2; echo "$p"; return; }
+  done
+  die "no free port found for $var: set $var=PORT"
+}
+PORT=$(pick PORT 10000)
+ADMIN=$(pick ADMIN 9901 "$PORT")
+[ "$PORT" != "$ADMIN" ] || die "PORT and ADMIN are both $PORT: give them different values"
 
 LOG="$RUN/restarter.log"
 echo "body: hello from the demo" >"$RUN/proxy.conf"
@@ -24,8 +51,12 @@ if [ -n "${DEMO_LOG:-}" ]; then LOG=/dev/stderr; fi
 RPID=$!
 
 ready() { curl -fsS "http://127.0.0.1:$ADMIN/server_info" 2>/dev/null | grep -q '"LIVE"'; }
-for _ in $(seq 100); do ready && break; sleep 0.1; done
-ready || { echo "the proxy did not come up"; cat "$LOG"; exit 1; }
+for _ in $(seq 100); do
+  ready && break
+  kill -0 "$RPID" 2>/dev/null || { wait "$RPID" || true; RPID=; cat "$LOG" >&2; die "the restarter exited during start-up (its log is above)"; }
+  sleep 0.1
+done
+ready || { cat "$LOG" >&2; die "the proxy did not come up within 10 s (its log is above)"; }
 curl -fsS "http://127.0.0.1:$PORT/"; echo
 
 # Steady traffic in the background while we reload: any failure is printed.

@@ -57,6 +57,9 @@ type Config struct {
 	LogFormat string
 	LogLevel  zapcore.Level
 
+	MetricsAddress string        // --metrics-address: Prometheus /metrics and /healthz
+	StopDrainTime  time.Duration // --stop-drain-time: graceful stop (stop.go)
+
 	Help    bool
 	Version bool
 	usage   string
@@ -101,11 +104,12 @@ Signals:
                   retries the same epoch number.
   SIGUSR1         forwarded to every live generation (Envoy reopens access logs).
   SIGTERM, SIGINT SIGTERM to every generation, SIGKILL what is left after
-                  --term-wait; exit as soon as the last one is gone.
+                  --term-wait; exit as soon as the last one is gone. With
+                  --stop-drain-time the serving generation drains first.
 
 Readiness (one of; default --ready-after 5s):
   --ready-after D          ready once it has survived D
-  --ready-url URL          ready when GET URL answers 200 (polled)
+  --ready-url URL          ready when GET URL answers 200 (polled; placeholders work)
   --ready-cmd CMD          ready when "sh -c CMD" exits 0 (polled; placeholders work)
   --ready-envoy-admin ADDR ready when ADDR/server_info says state LIVE and
                            restart_epoch is this generation's epoch
@@ -170,9 +174,10 @@ func parseFlags(args []string) (Config, error) {
 	pstS := fs.Int64("parent-shutdown-time-s", 900, "--parent-shutdown-time in whole seconds (Envoy spelling)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "backstop: SIGTERM old generations still alive this long after parent-shutdown time")
 	fs.DurationVar(&c.TermWait, "term-wait", 30*time.Second, "wait after SIGTERM before SIGKILL")
+	fs.DurationVar(&c.StopDrainTime, "stop-drain-time", 0, "on SIGTERM/SIGINT drain the serving generation first, up to this long (with --ready-envoy-admin: POST /drain_listeners?graceful, done early at 0 connections); 0: stop at once")
 	fs.DurationVar(&c.ReadyAfter, "ready-after", 5*time.Second, "a generation is ready once it has survived this long")
-	fs.StringVar(&c.ReadyURL, "ready-url", "", "a generation is ready when GET URL answers 200")
-	fs.StringVar(&c.ReadyCmd, "ready-cmd", "", "a generation is ready when sh -c `CMD` exits 0")
+	fs.StringVar(&c.ReadyURL, "ready-url", "", "a generation is ready when GET `URL` answers 200 ({{epoch}} etc. are expanded)")
+	fs.StringVar(&c.ReadyCmd, "ready-cmd", "", "a generation is ready when sh -c `CMD` exits 0 ({{epoch}} etc. are expanded)")
 	fs.StringVar(&c.ReadyEnvoyAdmin, "ready-envoy-admin", "", "a generation is ready when Envoy's admin at `ADDR` reports LIVE at its epoch")
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", 5*time.Minute, "not ready by then counts as a failed start")
 	fs.DurationVar(&c.ReadyInterval, "ready-interval", 200*time.Millisecond, "how often readiness is polled")
@@ -189,6 +194,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.PidFile, "pid-file", "", "write the restarter's pid to `FILE` (atomically; removed on exit)")
 	fs.StringVar(&c.Name, "name", "", "instance name for the control CLI and socket (default base-<id>)")
 	fs.StringVar(&c.LogFormat, "log-format", "console", "console or json")
+	fs.StringVar(&c.MetricsAddress, "metrics-address", "", "serve Prometheus /metrics and /healthz on `ADDR` (host:port)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.BoolVarP(&c.Help, "help", "h", false, "show this help")
 	fs.BoolVar(&c.Version, "version", false, "print the version")
@@ -213,7 +219,7 @@ func parseFlags(args []string) (Config, error) {
 		d    time.Duration
 	}{{"drain-time", c.DrainTime}, {"parent-shutdown-time", c.ParentShutdownTime}, {"shutdown-grace", c.ShutdownGrace},
 		{"term-wait", c.TermWait}, {"ready-after", c.ReadyAfter}, {"ready-timeout", c.ReadyTimeout}, {"ready-interval", c.ReadyInterval},
-		{"validate-timeout", c.ValidateTimeout}, {"watch-debounce", c.WatchDebounce}} {
+		{"validate-timeout", c.ValidateTimeout}, {"watch-debounce", c.WatchDebounce}, {"stop-drain-time", c.StopDrainTime}} {
 		if p.d < 0 {
 			return c, usagef("--%s (%s) must not be negative", p.name, p.d)
 		}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -100,6 +99,7 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 		defer w.Close()
 	}
 
+	startupWarnings(cfg, log)
 	n := sdnotify.NewNotifier(log)
 	hist := &history{}
 	sc := supervisorConfig(cfg, log)
@@ -114,10 +114,17 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 	if cfg.Validator != nil {
 		sc.Validate = validateFunc(cfg, func() *supervisor.Supervisor { return sup }, log)
 	}
+	met := newMetricsHook(cfg)
+	tail := newStderrTail(os.Stderr, log)
+	defer tail.Close() // after Run returned: every generation is gone
+	sc.Starter = tail
 	sc.OnEvent = func(ev supervisor.Event) {
 		hist.observe(ev)
 		notifySystemd(n, ev)
+		met.observe(ev)
+		tail.observe(ev)
 	}
+	sc.OnEvent = wedgeHook(sc.OnEvent, func() *supervisor.Supervisor { return sup }, log)
 	sup, err := supervisor.New(sc)
 	if err != nil {
 		log.Error("bad configuration", zap.Error(err))
@@ -130,6 +137,13 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 		return exitUsage
 	}
 	defer ctl.Close()
+	stopMetrics, err := met.serve(sup, log)
+	if err != nil {
+		log.Error("metrics", zap.Error(err))
+		fmt.Fprintf(os.Stderr, "restarter: --metrics-address %s: %v\n", cfg.MetricsAddress, err)
+		return exitUsage
+	}
+	defer stopMetrics()
 	defer release() // runs before ctl.Close
 	log.Info("control socket", zap.String("path", ctlPath), zap.String("name", instance))
 
@@ -151,6 +165,7 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 		log.Warn("systemd watchdog", zap.Error(err))
 	}
 
+	gs := newGracefulStop(cfg, log, func(s string) { _ = n.Stopping(s) })
 	var wg sync.WaitGroup
 	if w != nil {
 		wg.Add(1)
@@ -172,13 +187,17 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 		case sig := <-sigc:
 			switch sig {
 			case syscall.SIGHUP:
+				if gs.draining() {
+					log.Warn("SIGHUP ignored: a graceful stop is draining")
+					continue
+				}
 				log.Info("SIGHUP: reload requested")
 				_ = sup.RequestReload()
 			case syscall.SIGUSR1:
 				_ = sup.Signal(syscall.SIGUSR1)
 			case syscall.SIGTERM, syscall.SIGINT:
 				log.Info("stop requested", zap.String("signal", sig.String()))
-				sup.Stop()
+				gs.stop(sup)
 			}
 		}
 	}
@@ -278,6 +297,7 @@ func newLogger(format string, level zapcore.Level, w io.Writer) *zap.Logger {
 	ec := zap.NewProductionEncoderConfig()
 	ec.TimeKey = "time"
 	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	ec.EncodeDuration = zapcore.StringDurationEncoder // "7.7ms", not a bare 0.0077
 	var enc zapcore.Encoder
 	if format == "json" {
 		enc = zapcore.NewJSONEncoder(ec)
@@ -287,13 +307,6 @@ func newLogger(format string, level zapcore.Level, w io.Writer) *zap.Logger {
 	}
 	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)
 	return zap.New(core).With(zap.Int("restarter_pid", os.Getpid()))
-}
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
 }
 
 // writeAtomic writes content to path through a temporary file and a rename,

@@ -77,12 +77,13 @@ func (n *notifyReady) Ready(ctx context.Context, p supervisor.Probe) error {
 	case e.err != nil:
 		return fmt.Errorf("--ready=notify: %w", e.err)
 	}
-	defer n.release(p.Epoch, e.l)
 	e.l.SetRoot(p.PID)
 	select {
 	case <-e.l.Ready():
+		n.lingerThenRelease(p.Epoch, e.l)
 		return nil
 	case <-ctx.Done():
+		n.release(p.Epoch, e.l)
 		return fmt.Errorf("no READY=1 from pid %d or its descendants on %s: %w", p.PID, e.l.Path(), ctx.Err())
 	}
 }
@@ -113,10 +114,7 @@ func (n *notifyReady) Close() {
 // argv runs through the supervisor's starter and reaper (never os/exec's
 // Wait), with the new generation's placeholders and environment.
 func validateFunc(cfg Config, sup func() *supervisor.Supervisor, log *zap.Logger) func(context.Context, uint32) error {
-	desc := strings.Join(cfg.Validator, " ")
-	if len(cfg.Validator) == 3 && cfg.Validator[0] == "/bin/sh" && cfg.Validator[1] == "-c" {
-		desc = cfg.Validator[2]
-	}
+	desc := validatorDesc(cfg.Validator)
 	return func(ctx context.Context, epoch uint32) error {
 		v := supervisor.Vars{Epoch: epoch, BaseID: cfg.BaseID, DrainTimeS: supervisor.Seconds(cfg.DrainTime),
 			ParentShutdownTimeS: supervisor.Seconds(cfg.ParentShutdownTime)}
@@ -127,7 +125,8 @@ func validateFunc(cfg Config, sup func() *supervisor.Supervisor, log *zap.Logger
 		start := time.Now()
 		res, err := sup().Command(ctx, argv, supervisor.Env(os.Environ(), v, nil))
 		out := strings.TrimSpace(string(res.Output))
-		fields := []zap.Field{zap.Uint32("epoch", epoch), zap.String("validator", desc),
+		// The full argv is in the "validating before reload" line above: not repeated.
+		fields := []zap.Field{zap.Uint32("epoch", epoch),
 			zap.Int("exit_status", res.Status), zap.Duration("took", time.Since(start)), zap.String("output", out)}
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):

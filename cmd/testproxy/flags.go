@@ -48,6 +48,8 @@ type Config struct {
 	RetryDelay                time.Duration
 	FailStart                 bool
 	StartDelay                time.Duration
+	TermImmediate             bool   // SIGTERM/SIGINT cut every connection at once, as Envoy does
+	LogFormat                 string // "console" or "json"
 	argv                      []string
 }
 
@@ -81,6 +83,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.StatsFlushInterval, "stats-flush-interval", 5*time.Second, "how often stats are pulled from the parent")
 	fs.DurationVar(&c.RetryDelay, "hot-restart-retry-delay", time.Second, "pause between the 10 tries to reach a parent socket that is not there (Envoy: 1s)")
 	fs.BoolVar(&c.FailStart, "fail-start", envBool("TESTPROXY_FAIL_START"), "fault test: exit 1 after taking the sockets, before going live (env TESTPROXY_FAIL_START=1)")
+	fs.StringVar(&c.LogFormat, "log-format", "console", "console or json (Envoy's pattern strings are not supported)")
+	fs.BoolVar(&c.TermImmediate, "term-immediate", envBool("TESTPROXY_TERM_IMMEDIATE"), "on SIGTERM/SIGINT close every connection at once, as Envoy does (default: let in-flight requests finish, up to 10s; env TESTPROXY_TERM_IMMEDIATE=1)")
 	fs.DurationVar(&c.StartDelay, "start-delay", envDuration("TESTPROXY_START_DELAY"), "fault test: stay INITIALIZING this long before going live (env TESTPROXY_START_DELAY)")
 
 	if err := fs.Parse(args); err != nil {
@@ -128,6 +132,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	c.SocketMode = os.FileMode(m)
 	if c.SocketPath == "" || c.SocketPath == "@" {
 		return c, fmt.Errorf("--socket-path %q: give a path or @name", c.SocketPath)
+	}
+	if c.LogFormat != "console" && c.LogFormat != "json" {
+		return c, fmt.Errorf("--log-format %q: use console or json (testproxy does not take Envoy's pattern strings)", c.LogFormat)
 	}
 	if c.Concurrency < 1 || c.Concurrency > 1024 {
 		return c, fmt.Errorf("--concurrency %d out of range: use 1..1024", c.Concurrency)

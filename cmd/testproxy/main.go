@@ -46,7 +46,7 @@ func runWith(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "configuration '%s' OK\n", cfg.ConfigFile)
 		return exitOK
 	}
-	log := newLogger(stderr, cfg.RestartEpoch)
+	log := newLogger(stderr, cfg.RestartEpoch, cfg.LogFormat)
 	defer func() { _ = log.Sync() }()
 	if err != nil {
 		log.Error("invalid configuration", zap.Error(err))
@@ -56,11 +56,16 @@ func runWith(args []string, stdout, stderr io.Writer) int {
 	return s.run()
 }
 
-func newLogger(w io.Writer, epoch uint32) *zap.Logger {
+func newLogger(w io.Writer, epoch uint32, format string) *zap.Logger {
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	enc.EncodeDuration = zapcore.StringDurationEncoder
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(w), zapcore.InfoLevel)
+	encoder := zapcore.NewConsoleEncoder(enc)
+	if format == "json" {
+		enc.TimeKey = "time"
+		encoder = zapcore.NewJSONEncoder(enc)
+	}
+	core := zapcore.NewCore(encoder, zapcore.AddSync(w), zapcore.InfoLevel)
 	return zap.New(core).Named("testproxy").With(
 		zap.Uint32("epoch", epoch), zap.Int("pid", os.Getpid()))
 }

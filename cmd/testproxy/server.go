@@ -173,6 +173,9 @@ func (s *server) run() int {
 				continue
 			}
 			s.log.Info("signal: shutting down", zap.String("signal", sig.String()))
+			if s.cfg.TermImmediate {
+				return s.terminate()
+			}
 			return s.shutdown()
 		case ev := <-s.events:
 			switch ev {
@@ -633,8 +636,10 @@ func (s *server) connState(_ net.Conn, st http.ConnState) {
 	switch st {
 	case http.StateNew:
 		s.active.Add(1)
+		s.store.Gauge(statTotalConnections, uds.GaugeAccumulate).Add(1)
 	case http.StateClosed, http.StateHijacked:
 		s.active.Add(-1)
+		s.store.Gauge(statTotalConnections, uds.GaugeAccumulate).Add(-1)
 	}
 }
 
@@ -709,6 +714,7 @@ func (s *server) adminMux() http.Handler {
 			fmt.Fprintf(w, "%s: %d\n", n, snap[n])
 		}
 	})
+	mux.HandleFunc("/drain_listeners", s.adminDrainListeners)
 	mux.HandleFunc("/hot_restart_version", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, hotRestartVersion)
 	})
