@@ -197,6 +197,15 @@ func (c *Child) DrainParentListeners(ctx context.Context) error {
 	return c.roundTrip(ctx, req, nil)
 }
 
+// TestConnection probes the parent the way Envoy's child does with
+// --skip-hot-restart-on-no-parent: one test_connection request, no reply
+// expected, and "allow failure": the first refusal (nobody bound to the
+// parent socket) is final and returns ErrNoParent at once, with no retries.
+func (c *Child) TestConnection(ctx context.Context) error {
+	req := &pbRequest{Request: &pbRequest_TestConnection{TestConnection: &hotrestartpb.HotRestartMessage_Request_TestConnection{}}}
+	return c.send(ctx, req, sendOnce, nil, nil)
+}
+
 // TerminateParent tells the parent to terminate. There is no reply.
 func (c *Child) TerminateParent(ctx context.Context) error {
 	req := &pbRequest{Request: &pbRequest_Terminate{Terminate: &hotrestartpb.HotRestartMessage_Request_Terminate{}}}
@@ -212,12 +221,25 @@ type replyFunc func(r *pbReply, fds []int) (bool, error)
 // roundTrip sends req and, if onReply is not nil, waits for its reply, every
 // step bounded by ctx or, when ctx has no deadline, cfg.Timeout.
 func (c *Child) roundTrip(ctx context.Context, req *pbRequest, onReply replyFunc) error {
-	return c.roundTripFast(ctx, req, nil, onReply)
+	return c.send(ctx, req, sendRetry, nil, onReply)
 }
 
 // roundTripFast is roundTrip with a decoder tried before the generic one:
 // fast reports whether it recognized (and consumed) the message.
-func (c *Child) roundTripFast(ctx context.Context, req *pbRequest, fast func([]byte) (bool, error), onReply replyFunc) (err error) {
+func (c *Child) roundTripFast(ctx context.Context, req *pbRequest, fast func([]byte) (bool, error), onReply replyFunc) error {
+	return c.send(ctx, req, sendRetry, fast, onReply)
+}
+
+// How a request meets a refusal (ECONNREFUSED, ENOENT: no parent socket).
+type sendPolicy int
+
+const (
+	sendRetry sendPolicy = iota // Config.ConnectRetries tries, RetryDelay apart
+	sendOnce                    // Envoy's "allow failure": the first refusal is final
+)
+
+// send is roundTripFast with the refusal policy.
+func (c *Child) send(ctx context.Context, req *pbRequest, policy sendPolicy, fast func([]byte) (bool, error), onReply replyFunc) (err error) {
 	// Without a context deadline, Config.Timeout bounds the request; it is
 	// applied as a socket deadline, with no timer of its own.
 	dl, ok := ctx.Deadline()
@@ -259,7 +281,7 @@ func (c *Child) roundTripFast(ctx context.Context, req *pbRequest, fast func([]b
 			return false
 		}
 		tries++
-		if tries >= c.cfg.ConnectRetries {
+		if policy == sendOnce || tries >= c.cfg.ConnectRetries {
 			return false
 		}
 		c.ep.log.Info("parent socket not there yet, retrying", zap.String("parent", c.parentName), zap.Int("try", tries), zap.Error(err))

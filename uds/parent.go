@@ -219,6 +219,11 @@ func (p *Parent) dispatch(raw []byte) (*pbMsg, []byte, *os.File) {
 			p.h.DrainListeners()
 		}
 		return nil, nil, nil // Envoy does not answer drain
+	case *pbRequest_TestConnection:
+		// Envoy's parent sends nothing for it, and Envoy's child reads no
+		// reply: an answer would be taken for the reply to its next request.
+		p.ep.log.Debug("test_connection from the child")
+		return nil, nil, nil
 	case *pbRequest_Terminate:
 		p.ep.log.Info("child asked us to terminate")
 		if p.h.Terminate != nil {
@@ -237,6 +242,7 @@ type (
 	pbRequest_Stats            = hotrestartpb.HotRestartMessage_Request_Stats_
 	pbRequest_DrainListeners   = hotrestartpb.HotRestartMessage_Request_DrainListeners_
 	pbRequest_Terminate        = hotrestartpb.HotRestartMessage_Request_Terminate_
+	pbRequest_TestConnection   = hotrestartpb.HotRestartMessage_Request_TestConnection_
 	pbReply_PassListenSocket   = hotrestartpb.HotRestartMessage_Reply_PassListenSocket_
 	pbReply_ShutdownAdmin      = hotrestartpb.HotRestartMessage_Reply_ShutdownAdmin_
 	pbReply_Stats              = hotrestartpb.HotRestartMessage_Reply_Stats_

@@ -248,10 +248,12 @@ func TestUnknownRequestAnswered(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	// test_connection (7) is a request our Parent does not serve.
-	raw := rawSend(t, path, 1, []byte{0x0a, 0x02, 0x3a, 0x00}, true)
-	if string(raw) != string([]byte{0x18, 0x01}) {
-		t.Errorf("reply %x, want didnt_recognize_your_last_message (1801)", raw)
+	// A request with no known field set, and a reply sent to the parent.
+	for _, payload := range [][]byte{{0x0a, 0x00}, {0x12, 0x00}} {
+		raw := rawSend(t, path, 1, payload, true)
+		if string(raw) != string([]byte{0x18, 0x01}) {
+			t.Errorf("%x: reply %x, want didnt_recognize_your_last_message (1801)", payload, raw)
+		}
 	}
 }
 

@@ -218,6 +218,16 @@ func (s *server) startup(sigs <-chan os.Signal) error {
 	}
 	if s.cfg.RestartEpoch > 0 {
 		c, err := uds.DialChild(s.udsConfig())
+		if err != nil {
+			return err
+		}
+		s.childMu.Lock()
+		s.child = c // closed by closeChild or cleanup
+		s.childMu.Unlock()
+		if s.cfg.SkipHotRestartOnNoParent {
+			// Envoy's probe: one test_connection, the first refusal is final.
+			err = c.TestConnection(s.ctx)
+		}
 		if err == nil {
 			err = s.takeOver(c)
 		}
@@ -270,9 +280,6 @@ func (s *server) writeBaseID() error {
 
 // takeOver is the child side of the hot restart, up to (not including) drain.
 func (s *server) takeOver(c *uds.Child) error {
-	s.childMu.Lock()
-	s.child = c
-	s.childMu.Unlock()
 	ctx, cancel := context.WithTimeout(s.ctx, startTimeout*time.Second)
 	defer cancel()
 	rep, err := c.ShutdownParentAdmin(ctx)
