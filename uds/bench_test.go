@@ -86,7 +86,7 @@ func BenchmarkPassListenSockets(b *testing.B) {
 	for _, n := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
 			_, c, _ := startPair(b, ParentHandler{
-				PassListenSocket: func(string, uint32) (*os.File, bool) { return f, true },
+				PassListenSocket: func(ListenSocket) (*os.File, bool) { return f, true },
 			})
 			ctx := context.Background()
 			b.ResetTimer()

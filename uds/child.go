@@ -82,12 +82,19 @@ func (c *Child) ShutdownParentAdmin(ctx context.Context) (ShutdownAdminReply, er
 }
 
 // PassListenSocket asks the parent for its listening socket for address (an
-// Envoy URL, see AddressURL) and worker index. It returns (nil, nil) when the
-// parent has none (fd -1). The returned file is close-on-exec and the
-// caller's.
+// Envoy URL, see AddressURL) and worker index, in the process's own network
+// namespace. It returns (nil, nil) when the parent has none (fd -1). The
+// returned file is close-on-exec and the caller's.
 func (c *Child) PassListenSocket(ctx context.Context, address string, worker uint32) (*os.File, error) {
+	return c.RequestListenSocket(ctx, ListenSocket{Address: address, Worker: worker})
+}
+
+// RequestListenSocket is PassListenSocket for any ListenSocket, the network
+// namespace included: the parent passes a socket only when all three match.
+func (c *Child) RequestListenSocket(ctx context.Context, k ListenSocket) (*os.File, error) {
+	address := k.Address
 	req := &pbRequest{Request: &pbRequest_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Request_PassListenSocket{
-		Address: address, WorkerIndex: worker,
+		Address: k.Address, WorkerIndex: k.Worker, NetworkNamespace: k.NetworkNamespace,
 	}}}
 	var out *os.File
 	err := c.roundTrip(ctx, req, func(r *pbReply, fds []int) (bool, error) {

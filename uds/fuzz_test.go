@@ -14,6 +14,7 @@ func seedRequests() []*pbMsg {
 	}
 	return []*pbMsg{
 		req(&pbRequest{Request: &pbRequest_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Request_PassListenSocket{Address: "tcp://127.0.0.1:80", WorkerIndex: 1}}}),
+		req(&pbRequest{Request: &pbRequest_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Request_PassListenSocket{Address: "tcp://127.0.0.1:80", WorkerIndex: 1, NetworkNamespace: "/var/run/netns/blue"}}}),
 		req(&pbRequest{Request: &pbRequest_ShutdownAdmin{ShutdownAdmin: &hotrestartpb.HotRestartMessage_Request_ShutdownAdmin{}}}),
 		req(&pbRequest{Request: &pbRequest_Stats{Stats: &hotrestartpb.HotRestartMessage_Request_Stats{}}}),
 		req(&pbRequest{Request: &pbRequest_DrainListeners{DrainListeners: &hotrestartpb.HotRestartMessage_Request_DrainListeners{}}}),

@@ -45,7 +45,7 @@ type ShutdownAdminReply struct {
 // the goroutine running the callback); start a goroutine for that.
 type ParentHandler struct {
 	Listeners        *Listeners
-	PassListenSocket func(address string, worker uint32) (*os.File, bool)
+	PassListenSocket func(ListenSocket) (*os.File, bool)
 	ShutdownAdmin    func() ShutdownAdminReply
 	Stats            func() Stats
 	StatsTo          func(e *StatsEncoder)
@@ -169,14 +169,18 @@ func (p *Parent) dispatch(raw []byte) (*pbMsg, []byte, *os.File) {
 	}
 	switch r := req.Request.(type) {
 	case *pbRequest_PassListenSocket:
-		addr, worker := r.PassListenSocket.GetAddress(), r.PassListenSocket.GetWorkerIndex()
+		k := ListenSocket{
+			Address:          r.PassListenSocket.GetAddress(),
+			NetworkNamespace: r.PassListenSocket.GetNetworkNamespace(),
+			Worker:           r.PassListenSocket.GetWorkerIndex(),
+		}
 		var f *os.File
 		var ok bool
 		switch {
 		case p.h.PassListenSocket != nil:
-			f, ok = p.h.PassListenSocket(addr, worker)
+			f, ok = p.h.PassListenSocket(k)
 		case p.h.Listeners != nil:
-			f, ok = p.h.Listeners.Lookup(addr, worker)
+			f, ok = p.h.Listeners.LookupSocket(k)
 		}
 		fd := int32(-1)
 		if ok && f != nil {
@@ -185,7 +189,8 @@ func (p *Parent) dispatch(raw []byte) (*pbMsg, []byte, *os.File) {
 		if fd < 0 {
 			f = nil
 		}
-		p.ep.log.Debug("pass_listen_socket", zap.String("address", addr), zap.Uint32("worker", worker), zap.Int32("fd", fd))
+		p.ep.log.Debug("pass_listen_socket", zap.String("address", k.Address), zap.String("network_namespace", k.NetworkNamespace),
+			zap.Uint32("worker", k.Worker), zap.Int32("fd", fd))
 		return &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Reply_{Reply: &pbReply{
 			Reply: &pbReply_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Reply_PassListenSocket{Fd: fd}},
 		}}}, nil, f
