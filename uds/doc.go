@@ -33,9 +33,10 @@
 // talks to Envoy and to itself; TestEnvoyPaddedAbstractAddress checks it with
 // a socket bound the way Envoy binds. Filesystem names end at the first NUL
 // whatever the length, so they need nothing; they are created with
-// Config.SocketMode (default 0600; set on the socket before bind(2) as Envoy
-// does, so the node is never more open than that, then chmod'ed exactly),
-// and a stale socket file is replaced, as Envoy does.
+// Config.SocketMode (default 0600) set on the socket before bind(2) and
+// nothing after, as Envoy does, so the file is the mode less the umask
+// (0660 under umask 022 gives 0640), and a stale socket file is replaced,
+// as Envoy does.
 //
 // Hardening beyond Envoy: every datagram's sender credentials
 // (SCM_CREDENTIALS, SO_PASSCRED) pass Config.Peer (default: same uid or root)

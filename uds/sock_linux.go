@@ -13,10 +13,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// bind creates the datagram socket name (see sockAddr), applies the socket
-// mode to filesystem sockets and turns on SO_PASSCRED so that every datagram
-// carries its sender's credentials. It returns the file to remove on close
-// ("" for abstract names).
+// bind creates the datagram socket name (see sockAddr), with the socket
+// mode applied as Envoy applies it (see bindUnixgram), and turns on
+// SO_PASSCRED so that every datagram carries its sender's credentials. It
+// returns the file to remove on close ("" for abstract names).
 func bind(name string, mode os.FileMode) (*net.UnixConn, string, error) {
 	addr, err := sockAddr(name)
 	if err != nil {
@@ -42,13 +42,6 @@ func bind(name string, mode os.FileMode) (*net.UnixConn, string, error) {
 			return nil, "", fmt.Errorf("bind %s: %w (another instance uses this --base-id or --socket-path: choose another)", name, err)
 		}
 		return nil, "", fmt.Errorf("bind %s: %w", name, err)
-	}
-	if file != "" {
-		if err := os.Chmod(file, mode.Perm()); err != nil {
-			conn.Close()
-			os.Remove(file)
-			return nil, "", fmt.Errorf("chmod socket %s to %#o: %w", file, mode.Perm(), err)
-		}
 	}
 	if err := fdpass.PassCred(conn); err != nil {
 		conn.Close()
@@ -147,10 +140,12 @@ func (e *endpoint) readDatagram(maxFDs int) (datagram, error) {
 // setDeadline applies t (zero: none) to both directions.
 func (e *endpoint) setDeadline(t time.Time) { e.conn.SetDeadline(t) }
 
-// bindUnixgram creates and binds a datagram socket. Like Envoy it sets the
-// socket's mode before bind(2): Linux creates the filesystem node with the
-// socket inode's mode (less the umask), so the node is never more open than
-// mode, even for an instant. The caller chmods afterwards for the exact mode.
+// bindUnixgram creates and binds a datagram socket. Like Envoy
+// (createDomainSocketAddress in hot_restarting_base.cc) it fchmods the
+// socket to mode before bind(2) and does nothing after: Linux creates the
+// filesystem node with the socket inode's mode less the umask, so the file
+// ends up mode &^ umask (0660 under umask 022 gives 0640), never more open
+// than that, not even for an instant.
 func bindUnixgram(addr *net.UnixAddr, mode os.FileMode) (*net.UnixConn, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {

@@ -153,6 +153,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestFilesystemSocketsAndMode(t *testing.T) {
+	setUmask(t, 0o022)
 	dir := t.TempDir()
 	path := dir + "/hr"
 	cfg := testConfig(t, path, 0)
