@@ -47,6 +47,7 @@ type server struct {
 	store    *uds.Store
 	requests *uds.Counter
 	active   *uds.Gauge
+	srvStats *serverStats // Envoy's server.* gauges fed by the parent's stats reply
 
 	drain    *drain.Manager
 	registry *uds.Listeners // owns dups of our listen sockets for the child
@@ -85,6 +86,7 @@ func newServer(cfg Config, fc fileConfig, log *zap.Logger) *server {
 	s.active = s.store.Gauge("http.downstream_cx_active", uds.GaugeAccumulate)
 	s.store.Gauge("server.hot_restart_generation", uds.GaugeRetain).Add(1)
 	s.store.Gauge("server.concurrency", uds.GaugeNeverImport).Set(uint64(cfg.Concurrency))
+	s.srvStats = newServerStats(s.store)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	m, err := drain.New(drain.Config{DrainTime: cfg.DrainTime, Strategy: cfg.DrainStrategy})
 	if err != nil { // parseFlags already checked both values
@@ -291,7 +293,8 @@ func (s *server) takeOver(c *uds.Child) error {
 		s.origTime = time.Unix(int64(rep.OriginalStartTimeUnixSeconds), 0)
 		s.mu.Unlock()
 	}
-	s.log.Info("parent admin shut down", zap.Uint64("original_start_time", rep.OriginalStartTimeUnixSeconds))
+	s.log.Info("parent admin shut down", zap.Uint64("original_start_time", rep.OriginalStartTimeUnixSeconds),
+		zap.Bool("enable_reuse_port_default", rep.EnableReusePortDefault))
 	for _, a := range s.cfg.Listen {
 		url := listenURL(a)
 		for _, w := range s.workers() {
@@ -317,6 +320,7 @@ func (s *server) takeOver(c *uds.Child) error {
 		if err != nil {
 			return fmt.Errorf("stats from parent: %w", err)
 		}
+		s.srvStats.fromParent(st)
 		s.log.Info("stats from parent", zap.Int("counters", st.Counters), zap.Int("gauges", st.Gauges))
 	}
 	return nil
@@ -491,7 +495,10 @@ func (s *server) pullStats() {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
 	defer cancel()
-	_, err := s.child.StatsInto(ctx, s.store)
+	st, err := s.child.StatsInto(ctx, s.store)
+	if err == nil {
+		s.srvStats.fromParent(st)
+	}
 	if err != nil {
 		s.statsFailures++
 		s.log.Warn("stats from parent", zap.Int("failures", s.statsFailures), zap.Error(err))
@@ -500,6 +507,7 @@ func (s *server) pullStats() {
 			// gauges, stop asking.
 			s.log.Warn("parent unreachable: treating it as gone")
 			s.store.ParentTerminated()
+			s.srvStats.fromParent(uds.StatsImport{})
 			s.closeChild()
 		}
 		return
@@ -521,6 +529,7 @@ func (s *server) terminateParent() {
 		s.log.Info("parent terminated")
 	}
 	s.store.ParentTerminated()
+	s.srvStats.fromParent(uds.StatsImport{})
 	s.closeChild()
 }
 
@@ -556,13 +565,15 @@ func (s *server) parentHandler() uds.ParentHandler {
 			if hasParent { // at most three generations: our parent goes now
 				s.event("terminate-parent")
 			}
-			return uds.ShutdownAdminReply{OriginalStartTimeUnixSeconds: uint64(orig.Unix())}
+			// Envoy's server answers its enable_reuse_port_default, which is
+			// true unless the runtime turns it off; a child takes it over.
+			return uds.ShutdownAdminReply{OriginalStartTimeUnixSeconds: uint64(orig.Unix()), EnableReusePortDefault: true}
 		},
 		StatsTo: func(e *uds.StatsEncoder) {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			e.SetMemoryAllocated(ms.HeapAlloc)
-			e.SetNumConnections(s.active.Value())
+			e.SetNumConnections(s.srvStats.connections())
 			s.store.ExportTo(e)
 		},
 		DrainListeners: s.drainListeners,
@@ -676,8 +687,10 @@ func (s *server) connState(_ net.Conn, st http.ConnState) {
 	switch st {
 	case http.StateNew:
 		s.active.Add(1)
+		s.srvStats.own.Add(1)
 	case http.StateClosed, http.StateHijacked:
 		s.active.Add(-1)
+		s.srvStats.own.Add(-1)
 	}
 }
 
@@ -726,6 +739,7 @@ func (s *server) adminMux() http.Handler {
 		w.Write(append(b, '\n'))
 	})
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
+		s.srvStats.update()
 		snap := s.store.Snapshot()
 		names := make([]string, 0, len(snap))
 		for n := range snap {
