@@ -334,12 +334,12 @@ func (c *Child) send(ctx context.Context, req *pbRequest, policy sendPolicy, fas
 		}
 		raw, complete, err := c.ep.dec.Feed(d.data)
 		if err != nil {
-			c.ep.log.Warn("dropped a bad hot-restart frame", zap.Error(err))
+			c.ep.warnDrop("dropped a bad hot-restart frame", zap.Error(err))
 		}
 		if !complete {
 			if len(d.fds) > 0 {
 				fdpass.CloseAll(d.fds)
-				c.ep.log.Warn("closed fds on a datagram that does not end a message", zap.Int("fds", len(d.fds)))
+				c.ep.warnDrop("closed fds on a datagram that does not end a message", zap.Int("fds", len(d.fds)))
 			}
 			continue
 		}
@@ -347,7 +347,7 @@ func (c *Child) send(ctx context.Context, req *pbRequest, policy sendPolicy, fas
 			handled, err := fast(raw)
 			if handled {
 				if err != nil {
-					c.ep.log.Warn("dropped an undecodable stats reply", zap.Error(err))
+					c.ep.warnDrop("dropped an undecodable stats reply", zap.Error(err))
 					continue
 				}
 				return nil
@@ -357,7 +357,7 @@ func (c *Child) send(ctx context.Context, req *pbRequest, policy sendPolicy, fas
 		proto.Reset(msg)
 		if err := proto.Unmarshal(raw, msg); err != nil {
 			fdpass.CloseAll(d.fds)
-			c.ep.log.Warn("dropped an undecodable HotRestartMessage", zap.Error(err))
+			c.ep.warnDrop("dropped an undecodable HotRestartMessage", zap.Error(err))
 			continue
 		}
 		if msg.GetDidntRecognizeYourLastMessage() {
@@ -367,13 +367,13 @@ func (c *Child) send(ctx context.Context, req *pbRequest, policy sendPolicy, fas
 		reply := msg.GetReply()
 		if reply == nil {
 			fdpass.CloseAll(d.fds)
-			c.ep.log.Warn("dropped a message that is not a reply")
+			c.ep.warnDrop("dropped a message that is not a reply")
 			continue
 		}
 		if _, isPass := reply.Reply.(*pbReply_PassListenSocket); !isPass && len(d.fds) > 0 {
 			fdpass.CloseAll(d.fds)
 			d.fds = nil
-			c.ep.log.Warn("closed fds that came with a reply that carries none")
+			c.ep.warnDrop("closed fds that came with a reply that carries none")
 		}
 		ok, err := onReply(reply, d.fds)
 		if !ok || err != nil {

@@ -114,6 +114,7 @@ func (p *Parent) Close() error {
 
 func (p *Parent) serve() {
 	defer close(p.done)
+	defer p.ep.flushDrops()
 	for {
 		// One fd of room so that a stray fd is received and closed rather
 		// than truncating the control data.
@@ -134,11 +135,11 @@ func (p *Parent) serve() {
 func (p *Parent) handleDatagram(data []byte, fds []int) {
 	if len(fds) > 0 {
 		fdpass.CloseAll(fds)
-		p.ep.log.Warn("closed fds that came with a request (requests carry none)", zap.Int("fds", len(fds)))
+		p.ep.warnDrop("closed fds that came with a request (requests carry none)", zap.Int("fds", len(fds)))
 	}
 	raw, ok, err := p.ep.dec.Feed(data)
 	if err != nil {
-		p.ep.log.Warn("dropped a bad hot-restart frame", zap.Error(err))
+		p.ep.warnDrop("dropped a bad hot-restart frame", zap.Error(err))
 	}
 	if !ok {
 		return
@@ -148,7 +149,7 @@ func (p *Parent) handleDatagram(data []byte, fds []int) {
 		return
 	}
 	if err := p.send(reply, wire, f); err != nil {
-		p.ep.log.Warn("could not reply to the child", zap.Error(err))
+		p.ep.warnDrop("could not reply to the child", zap.Error(err))
 	}
 }
 
@@ -159,12 +160,12 @@ func (p *Parent) dispatch(raw []byte) (*pbMsg, []byte, *os.File) {
 	msg := &p.ep.msg
 	proto.Reset(msg)
 	if err := proto.Unmarshal(raw, msg); err != nil {
-		p.ep.log.Warn("dropped an undecodable HotRestartMessage", zap.Int("bytes", len(raw)), zap.Error(err))
+		p.ep.warnDrop("dropped an undecodable HotRestartMessage", zap.Int("bytes", len(raw)), zap.Error(err))
 		return nil, nil, nil
 	}
 	req := msg.GetRequest()
 	if req == nil {
-		p.ep.log.Warn("child sent something other than a request; answering didnt_recognize_your_last_message")
+		p.ep.warnDrop("child sent something other than a request; answering didnt_recognize_your_last_message")
 		return notRecognized(), nil, nil
 	}
 	switch r := req.Request.(type) {
@@ -236,7 +237,7 @@ func (p *Parent) dispatch(raw []byte) (*pbMsg, []byte, *os.File) {
 		}
 		return nil, nil, nil // Envoy does not answer terminate
 	default:
-		p.ep.log.Warn("child sent an unfamiliar request; answering didnt_recognize_your_last_message")
+		p.ep.warnDrop("child sent an unfamiliar request; answering didnt_recognize_your_last_message")
 		return notRecognized(), nil, nil
 	}
 }

@@ -109,19 +109,19 @@ func (e *endpoint) readDatagram(maxFDs int) (datagram, error) {
 		m, err := fdpass.RecvMsg(e.conn, e.rbuf, maxFDs)
 		if err != nil {
 			if errors.Is(err, fdpass.ErrTruncated) {
-				e.log.Warn("dropped a malformed hot-restart datagram", errField(err))
+				e.warnDrop("dropped a malformed hot-restart datagram", errField(err))
 				continue
 			}
 			return datagram{}, err
 		}
 		if m.Cred == nil {
 			fdpass.CloseAll(m.FDs)
-			e.log.Warn("dropped a datagram without sender credentials")
+			e.warnDrop("dropped a datagram without sender credentials")
 			continue
 		}
 		if err := e.peer(*m.Cred); err != nil {
 			fdpass.CloseAll(m.FDs)
-			e.log.Warn("refused a hot-restart datagram", errField(err))
+			e.warnDrop("refused a hot-restart datagram", errField(err))
 			continue
 		}
 		from := ""
@@ -130,7 +130,7 @@ func (e *endpoint) readDatagram(maxFDs int) (datagram, error) {
 		}
 		if e.expectFrom != "" && from != e.expectFrom {
 			fdpass.CloseAll(m.FDs)
-			e.log.Warn("dropped a datagram from an unexpected socket", zap.String("from", from), zap.String("want", e.expectFrom))
+			e.warnDrop("dropped a datagram from an unexpected socket", zap.String("from", from), zap.String("want", e.expectFrom))
 			continue
 		}
 		return datagram{data: e.rbuf[:m.N], fds: m.FDs, from: from}, nil

@@ -431,29 +431,7 @@ func TestCrossProcess(t *testing.T) {
 // TestWrongPeerRefused runs the child as nobody: the Parent must neither
 // answer it nor run a callback.
 func TestWrongPeerRefused(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a child as nobody (setpriv); skipped")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("setpriv not found (util-linux): cannot drop to nobody")
-	}
-	// nobody must be able to execute a copy of the test binary.
-	exe, _ := os.Executable()
-	dir, err := os.MkdirTemp("", "udspeer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o755)
-	data, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := dir + "/udstest"
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	setpriv, bin := nobodyBinary(t)
 	var called atomic.Int32
 	path := testPath()
 	p, err := ListenParent(testConfig(t, path, 0), ParentHandler{
@@ -549,6 +527,8 @@ func helperMain() int {
 		c.TerminateParent(context.Background())
 		fmt.Println("refused as expected")
 		return 0
+	case "flood":
+		return floodMain(path)
 	}
 	return 2
 }
