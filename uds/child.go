@@ -28,40 +28,63 @@ var ErrNotRecognized = errors.New("parent did not recognize the request")
 type Child struct {
 	cfg        Config
 	ep         *endpoint
-	parentAddr *net.UnixAddr
+	udp        *endpoint     // udp_child twin: forwarded UDP packets arrive here
+	parentAddr *net.UnixAddr // nil at epoch 0
 	parentName string
 	mu         sync.Mutex // serializes requests and guards ep and dirty
 	dirty      bool       // the last request was abandoned: late replies may be queued
+	udpWG      sync.WaitGroup
 	closeOnce  sync.Once
 	closeErr   error
 }
 
-// DialChild binds child_<epoch%3>; requests go to parent_<(epoch-1)%3>.
-// Epoch must be >= 1.
+// DialChild binds child_<epoch%3> and its twin udp_child_<epoch%3>;
+// requests go to parent_<(epoch-1)%3>. Like Envoy, a process binds its
+// child sockets at epoch 0 too (so that two instances on one base id
+// collide at once); there every request fails with ErrNoParent.
 func DialChild(cfg Config) (*Child, error) {
 	cfg = cfg.withDefaults()
-	if cfg.Epoch < 1 {
-		return nil, fmt.Errorf("DialChild: epoch %d has no parent: the restart epoch must be 1 or more", cfg.Epoch)
-	}
-	parentName := SocketName(cfg.SocketPath, RoleParent, cfg.BaseID, cfg.Epoch-1)
-	parentAddr, err := sockAddr(parentName)
-	if err != nil {
-		return nil, err
+	var parentAddr, udpParentAddr *net.UnixAddr
+	parentName := ""
+	if cfg.Epoch > 0 {
+		parentName = SocketName(cfg.SocketPath, RoleParent, cfg.BaseID, cfg.Epoch-1)
+		var err error
+		if parentAddr, err = sockAddr(parentName); err != nil {
+			return nil, err
+		}
+		if udpParentAddr, err = sockAddr(SocketName(cfg.SocketPath, RoleUDPParent, cfg.BaseID, cfg.Epoch-1)); err != nil {
+			return nil, err
+		}
 	}
 	name := SocketName(cfg.SocketPath, RoleChild, cfg.BaseID, cfg.Epoch)
 	ep, err := newEndpoint(cfg, name)
 	if err != nil {
 		return nil, err
 	}
+	udpName := SocketName(cfg.SocketPath, RoleUDPChild, cfg.BaseID, cfg.Epoch)
+	udp, err := newEndpoint(cfg, udpName)
+	if err != nil {
+		ep.close()
+		return nil, err
+	}
 	ep.log = cfg.Logger.With(zap.String("socket", name))
-	ep.expectFrom = printable(parentAddr.Name)
-	return &Child{cfg: cfg, ep: ep, parentAddr: parentAddr, parentName: parentName}, nil
+	udp.log = cfg.Logger.With(zap.String("socket", udpName))
+	if parentAddr != nil {
+		ep.expectFrom = printable(parentAddr.Name)
+		udp.expectFrom = printable(udpParentAddr.Name)
+	} else {
+		udp.expectFrom = "\x00no parent at epoch 0" // nobody may send here
+	}
+	return &Child{cfg: cfg, ep: ep, udp: udp, parentAddr: parentAddr, parentName: parentName}, nil
 }
 
-// Close closes the child socket (removing a filesystem socket). A request in
-// flight fails. Idempotent.
+// Close closes the child sockets (removing filesystem sockets) and waits
+// for ServeForwardedUDP's goroutine. A request in flight fails. Idempotent.
 func (c *Child) Close() error {
-	c.closeOnce.Do(func() { c.closeErr = c.ep.close() })
+	c.closeOnce.Do(func() {
+		c.closeErr = errors.Join(c.ep.close(), c.udp.close())
+		c.udpWG.Wait()
+	})
 	return c.closeErr
 }
 
@@ -252,6 +275,9 @@ func (c *Child) send(ctx context.Context, req *pbRequest, policy sendPolicy, fas
 	dl, ok := ctx.Deadline()
 	if !ok {
 		dl = time.Now().Add(c.cfg.Timeout)
+	}
+	if c.parentAddr == nil {
+		return fmt.Errorf("%w: epoch 0 has none", ErrNoParent)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,8 +83,8 @@ func TestRefusedFloodLogsBounded(t *testing.T) {
 	path := testPath()
 	cfg := testConfig(t, path, 0)
 	cfg.Logger = zap.New(core)
-	var called int
-	p, err := ListenParent(cfg, ParentHandler{StatsTo: func(*StatsEncoder) { called++ }})
+	var called atomic.Int32
+	p, err := ListenParent(cfg, ParentHandler{StatsTo: func(*StatsEncoder) { called.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,8 +105,8 @@ func TestRefusedFloodLogsBounded(t *testing.T) {
 	if _, err := c.StatsInto(context.Background(), NewStore()); err != nil {
 		t.Fatalf("stats after the flood: %v", err)
 	}
-	if called != 1 {
-		t.Errorf("stats callback ran %d times, want 1 (ours only)", called)
+	if n := called.Load(); n != 1 {
+		t.Errorf("stats callback ran %d times, want 1 (ours only)", n)
 	}
 	refused := logs.FilterMessageSnippet("refused").Len()
 	t.Logf("%d datagrams from nobody made %d log lines (%d mention refusal)", floodDatagrams, logs.Len(), refused)

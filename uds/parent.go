@@ -65,14 +65,37 @@ type Parent struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
+
+	// The udp_parent twin: forwarded UDP packets go from it to the child's
+	// udp_child socket.
+	udp          *endpoint
+	udpChildAddr *net.UnixAddr
+	udpMu        sync.Mutex // serializes ForwardUDPPacket
+	udpBuf       []byte
 }
 
-// ListenParent binds parent_<epoch%3> and serves the child of epoch+1 on a
+// ListenParent binds parent_<epoch%3> and its twin udp_parent_<epoch%3>,
+// as every Envoy process does, and serves the child of epoch+1 on a
 // goroutine of its own until Close.
 func ListenParent(cfg Config, h ParentHandler) (*Parent, error) {
+	p, err := newIdleParent(cfg, h)
+	if err != nil {
+		return nil, err
+	}
+	go p.serve()
+	return p, nil
+}
+
+// newIdleParent is ListenParent without the serving goroutine, for tests
+// that drive handleDatagram themselves. Close it with closeSockets.
+func newIdleParent(cfg Config, h ParentHandler) (*Parent, error) {
 	cfg = cfg.withDefaults()
 	name := SocketName(cfg.SocketPath, RoleParent, cfg.BaseID, cfg.Epoch)
 	childAddr, err := sockAddr(SocketName(cfg.SocketPath, RoleChild, cfg.BaseID, cfg.Epoch+1))
+	if err != nil {
+		return nil, err
+	}
+	udpChildAddr, err := sockAddr(SocketName(cfg.SocketPath, RoleUDPChild, cfg.BaseID, cfg.Epoch+1))
 	if err != nil {
 		return nil, err
 	}
@@ -80,33 +103,28 @@ func ListenParent(cfg Config, h ParentHandler) (*Parent, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Parent{cfg: cfg, h: h, ep: ep, childAddr: childAddr, done: make(chan struct{})}
-	p.ep.log = cfg.Logger.With(zap.String("socket", name))
-	p.ep.expectFrom = printable(childAddr.Name)
-	go p.serve()
-	return p, nil
-}
-
-// newIdleParent is ListenParent without the serving goroutine, for tests
-// that drive handleDatagram themselves. Close it with ep.close.
-func newIdleParent(cfg Config, h ParentHandler) (*Parent, error) {
-	cfg = cfg.withDefaults()
-	childAddr, err := sockAddr(SocketName(cfg.SocketPath, RoleChild, cfg.BaseID, cfg.Epoch+1))
+	udpName := SocketName(cfg.SocketPath, RoleUDPParent, cfg.BaseID, cfg.Epoch)
+	udp, err := newEndpoint(cfg, udpName)
 	if err != nil {
+		ep.close()
 		return nil, err
 	}
-	ep, err := newEndpoint(cfg, SocketName(cfg.SocketPath, RoleParent, cfg.BaseID, cfg.Epoch))
-	if err != nil {
-		return nil, err
-	}
-	return &Parent{cfg: cfg, h: h, ep: ep, childAddr: childAddr, done: make(chan struct{})}, nil
+	ep.log = cfg.Logger.With(zap.String("socket", name))
+	ep.expectFrom = printable(childAddr.Name)
+	udp.log = cfg.Logger.With(zap.String("socket", udpName))
+	return &Parent{cfg: cfg, h: h, ep: ep, childAddr: childAddr, udp: udp, udpChildAddr: udpChildAddr, done: make(chan struct{})}, nil
 }
 
-// Close stops serving, closes the socket (removing a filesystem socket) and
+// closeSockets closes both sockets (removing filesystem sockets).
+func (p *Parent) closeSockets() error {
+	return errors.Join(p.ep.close(), p.udp.close())
+}
+
+// Close stops serving, closes the sockets (removing filesystem sockets) and
 // blocks until the Parent's goroutine is gone. Idempotent.
 func (p *Parent) Close() error {
 	p.closeOnce.Do(func() {
-		p.closeErr = p.ep.close()
+		p.closeErr = p.closeSockets()
 		<-p.done
 	})
 	return p.closeErr
