@@ -36,6 +36,7 @@ type Config struct {
 	Concurrency               int
 	ReusePort                 bool
 	Listen                    []string
+	UDPListen                 []string
 	AdminAddress              string
 	AdminAddressPath          string
 	Mode                      string // "serve" or "validate"
@@ -70,6 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.Concurrency, "concurrency", 1, "number of workers")
 	fs.BoolVar(&c.ReusePort, "reuse-port", false, "one listen socket per worker (SO_REUSEPORT)")
 	fs.StringArrayVar(&c.Listen, "listen", []string{"127.0.0.1:10000"}, "HTTP listener `ADDR` (repeatable)")
+	fs.StringArrayVar(&c.UDPListen, "udp-listen", nil, "UDP echo listener `ADDR`, forwarded to the child while draining like QUIC (repeatable)")
 	fs.StringVar(&c.AdminAddress, "admin-address", "127.0.0.1:9901", "admin listener `ADDR`")
 	fs.StringVar(&c.AdminAddressPath, "admin-address-path", "", "write the bound admin address to `FILE`")
 	fs.StringVar(&c.Mode, "mode", "serve", "serve, or validate: check flags and --config and exit 0/1")
@@ -143,6 +145,11 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 			return c, fmt.Errorf("--listen %q given twice", a)
 		}
 		seen[a] = true
+	}
+	for _, a := range c.UDPListen {
+		if err := checkAddr(a); err != nil {
+			return c, fmt.Errorf("--udp-listen %q: %w", a, err)
+		}
 	}
 	if err := checkAddr(c.AdminAddress); err != nil {
 		return c, fmt.Errorf("--admin-address %q: %w", c.AdminAddress, err)

@@ -51,6 +51,7 @@ type server struct {
 
 	drain    *drain.Manager
 	registry *uds.Listeners // owns dups of our listen sockets for the child
+	udp      *udpState      // --udp-listen sockets
 
 	ctx    context.Context // canceled when run returns
 	cancel context.CancelFunc
@@ -61,7 +62,8 @@ type server struct {
 	errc          chan error   // a Serve goroutine failed
 	events        chan string  // from uds.Parent callbacks and /quitquitquit
 	parent        *uds.Parent  // serves our child (epoch+1); owned by run
-	child         *uds.Child   // talks to our parent (epoch-1); owned by run
+	child         *uds.Child   // talks to our parent (epoch-1) while it lives; owned by run
+	hrChild       *uds.Child   // our child_N and udp_child_N sockets, bound for life like Envoy's
 	statsFailures int          // consecutive failed stats pulls; owned by run
 	childMu       sync.Mutex   // guards child against the ShutdownAdmin callback
 	lnMu          sync.Mutex   // guards listeners
@@ -87,6 +89,7 @@ func newServer(cfg Config, fc fileConfig, log *zap.Logger) *server {
 	s.store.Gauge("server.hot_restart_generation", uds.GaugeRetain).Add(1)
 	s.store.Gauge("server.concurrency", uds.GaugeNeverImport).Set(uint64(cfg.Concurrency))
 	s.srvStats = newServerStats(s.store)
+	s.udp = newUDPState(s.store)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	m, err := drain.New(drain.Config{DrainTime: cfg.DrainTime, Strategy: cfg.DrainStrategy})
 	if err != nil { // parseFlags already checked both values
@@ -218,13 +221,16 @@ func (s *server) startup(sigs <-chan os.Signal) error {
 	if s.cfg.UseDynamicBaseID {
 		return s.startDynamic()
 	}
+	// Like Envoy, every epoch binds child_N and udp_child_N (epoch 0 too).
+	c, err := uds.DialChild(s.udsConfig())
+	if err != nil {
+		return fmt.Errorf("hot restart child socket: %w", err)
+	}
+	s.hrChild = c // closed by cleanup
+	c.ServeForwardedUDP(s.deliverForwarded)
 	if s.cfg.RestartEpoch > 0 {
-		c, err := uds.DialChild(s.udsConfig())
-		if err != nil {
-			return err
-		}
 		s.childMu.Lock()
-		s.child = c // closed by closeChild or cleanup
+		s.child = c
 		s.childMu.Unlock()
 		if s.cfg.SkipHotRestartOnNoParent {
 			// Envoy's probe: one test_connection, the first refusal is final.
@@ -260,7 +266,13 @@ func (s *server) startDynamic() error {
 			lastErr = err
 			continue
 		}
-		s.parent = p
+		c, err := uds.DialChild(s.udsConfig()) // child_0 and udp_child_0, as Envoy binds them
+		if err != nil {
+			p.Close()
+			lastErr = err
+			continue
+		}
+		s.parent, s.hrChild = p, c
 		s.log.Info("dynamic base id chosen", zap.Uint32("base_id", s.cfg.BaseID))
 		if err := s.writeBaseID(); err != nil {
 			return err
@@ -315,6 +327,9 @@ func (s *server) takeOver(c *uds.Child) error {
 			s.log.Info("listen socket from parent", zap.String("address", url), zap.Uint32("worker", w))
 		}
 	}
+	if err := s.takeUDP(ctx, c); err != nil {
+		return err
+	}
 	if !s.cfg.SkipHotRestartParentStats {
 		st, err := c.StatsInto(ctx, s.store)
 		if err != nil {
@@ -345,6 +360,9 @@ func (s *server) finishStartup(sigs <-chan os.Signal) error {
 			s.addListener(listener{url: listenURL(a), worker: w, ln: ln})
 			s.log.Info("listening", zap.String("address", ln.Addr().String()), zap.Uint32("worker", w))
 		}
+	}
+	if err := s.bindUDP(); err != nil {
+		return err
 	}
 	if s.parent == nil {
 		p, err := uds.ListenParent(s.udsConfig(), s.parentHandler())
@@ -390,6 +408,9 @@ func (s *server) finishStartup(sigs <-chan os.Signal) error {
 	}
 	s.lnMu.Unlock()
 	s.setState(stateLive)
+	if s.child == nil {
+		s.startUDPReaders()
+	}
 	if s.child != nil {
 		ctx, cancel := context.WithTimeout(s.ctx, startTimeout*time.Second)
 		defer cancel()
@@ -509,6 +530,7 @@ func (s *server) pullStats() {
 			s.store.ParentTerminated()
 			s.srvStats.fromParent(uds.StatsImport{})
 			s.closeChild()
+			s.startUDPReaders()
 		}
 		return
 	}
@@ -531,18 +553,15 @@ func (s *server) terminateParent() {
 	s.store.ParentTerminated()
 	s.srvStats.fromParent(uds.StatsImport{})
 	s.closeChild()
+	s.startUDPReaders()
 }
 
+// closeChild forgets the parent (Envoy's parent_terminated_): no request
+// goes to it any more. The child sockets stay bound until cleanup.
 func (s *server) closeChild() {
 	s.childMu.Lock()
-	c := s.child
 	s.child = nil
 	s.childMu.Unlock()
-	if c != nil {
-		if err := c.Close(); err != nil {
-			s.log.Warn("close hot restart child socket", zap.Error(err))
-		}
-	}
 }
 
 // parentHandler answers our child (epoch+1). Callbacks run on the Parent's
@@ -671,6 +690,12 @@ func (s *server) cleanup() {
 		}
 	}
 	s.closeChild()
+	if s.hrChild != nil {
+		if err := s.hrChild.Close(); err != nil {
+			s.log.Warn("close hot restart child sockets", zap.Error(err))
+		}
+	}
+	s.closeUDP()
 	_ = s.httpSrv.Close()
 	_ = s.adminSrv.Close()
 	s.lnMu.Lock()
