@@ -17,6 +17,8 @@ import (
 
 // hotRestartVersion is what --hot-restart-version and /hot_restart_version
 // print: the protocol version (Envoy's HOT_RESTART_VERSION) and ours.
+// TESTPROXY_HOT_RESTART_VERSION makes a process report another one, so
+// that tests can play a binary upgrade across versions.
 const hotRestartVersion = "11.testproxy"
 
 // maxBaseID is the largest base id: Envoy scales it by 10 and adds up to 9.
@@ -41,6 +43,7 @@ type Config struct {
 	AdminAddressPath          string
 	Mode                      string // "serve" or "validate"
 	HotRestartVersion         bool
+	Version                   string // hot restart version reported (hotRestartVersion unless overridden)
 	ConfigFile                string
 	SkipHotRestartOnNoParent  bool
 	SkipHotRestartParentStats bool
@@ -55,7 +58,10 @@ type Config struct {
 var errHelp = pflag.ErrHelp
 
 func parseFlags(args []string, stderr io.Writer) (Config, error) {
-	c := Config{argv: append([]string(nil), args...)}
+	c := Config{argv: append([]string(nil), args...), Version: hotRestartVersion}
+	if v := strings.TrimSpace(os.Getenv("TESTPROXY_HOT_RESTART_VERSION")); v != "" {
+		c.Version = v
+	}
 	fs := pflag.NewFlagSet("testproxy", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.SortFlags = false

@@ -792,7 +792,7 @@ func (s *server) adminMux() http.Handler {
 		}
 	})
 	mux.HandleFunc("/hot_restart_version", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, hotRestartVersion)
+		fmt.Fprintln(w, s.cfg.Version)
 	})
 	mux.HandleFunc("/quitquitquit", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -827,7 +827,7 @@ func (s *server) serverInfo() serverInfo {
 	return serverInfo{
 		Version:            "testproxy/" + runtime.Version() + "/RELEASE",
 		State:              s.getState(),
-		HotRestartVersion:  hotRestartVersion,
+		HotRestartVersion:  s.cfg.Version,
 		UptimeCurrentEpoch: fmt.Sprintf("%ds", int64(now.Sub(s.start).Seconds())),
 		UptimeAllEpochs:    fmt.Sprintf("%ds", int64(now.Sub(orig).Seconds())),
 		CommandLineOptions: map[string]any{
