@@ -37,7 +37,13 @@ func withHotRestartVersionCheck(cfg Config, next func(context.Context, uint32) e
 	if !cfg.Envoy || cfg.Script || len(cfg.Argv) == 0 {
 		return next
 	}
-	args := versionArgs(cfg.Argv[1:])
+	// COMMAND's arguments with the placeholders of epoch, as the validator
+	// gets them.
+	args := func(epoch uint32) []string {
+		v := supervisor.Vars{Epoch: epoch, BaseID: cfg.BaseID, DrainTimeS: supervisor.Seconds(cfg.DrainTime),
+			ParentShutdownTimeS: supervisor.Seconds(cfg.ParentShutdownTime)}
+		return supervisor.Expand(versionArgs(cfg.Argv[1:]), v)
+	}
 	var mu sync.Mutex
 	byEpoch := map[uint32]string{} // version each checked generation was started with
 	run := func(ctx context.Context, argv []string) (string, error) {
@@ -62,14 +68,14 @@ func withHotRestartVersionCheck(cfg Config, next func(context.Context, uint32) e
 			old, known := byEpoch[serving.Epoch]
 			mu.Unlock()
 			if !known {
-				v, err := run(ctx, append([]string{"/proc/" + strconv.Itoa(serving.PID) + "/exe"}, args...))
+				v, err := run(ctx, append([]string{"/proc/" + strconv.Itoa(serving.PID) + "/exe"}, args(serving.Epoch)...))
 				if err != nil {
 					log.Warn("cannot tell the serving generation's hot restart version; not comparing",
 						zap.Uint32("epoch", serving.Epoch), zap.Error(err))
 				}
 				old = v
 			}
-			v, err := run(ctx, append([]string{cfg.Argv[0]}, args...))
+			v, err := run(ctx, append([]string{cfg.Argv[0]}, args(epoch)...))
 			if err != nil {
 				return fmt.Errorf("the new binary's hot restart version: %w (a binary that cannot tell it cannot hot-restart either)", err)
 			}
