@@ -51,6 +51,8 @@ type Config struct {
 	RetryDelay                time.Duration
 	FailStart                 bool
 	StartDelay                time.Duration
+	SharedMemory              bool   // model Envoy's shared-memory INITIALIZING guard
+	ShmDir                    string // where its file lives
 	argv                      []string
 }
 
@@ -88,6 +90,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.StatsFlushInterval, "stats-flush-interval", 5*time.Second, "how often stats are pulled from the parent")
 	fs.DurationVar(&c.RetryDelay, "hot-restart-retry-delay", time.Second, "pause between the 10 tries to reach a parent socket that is not there (Envoy: 1s)")
 	fs.BoolVar(&c.FailStart, "fail-start", envBool("TESTPROXY_FAIL_START"), "fault test: exit 1 after taking the sockets, before going live (env TESTPROXY_FAIL_START=1)")
+	fs.BoolVar(&c.SharedMemory, "shared-memory", envBool("TESTPROXY_SHARED_MEMORY"), "model Envoy's shared-memory guard: a start while another epoch initializes exits 1 (env TESTPROXY_SHARED_MEMORY=1)")
+	fs.StringVar(&c.ShmDir, "shm-dir", envOr("TESTPROXY_SHM_DIR", "/dev/shm"), "`DIR` of the --shared-memory file (env TESTPROXY_SHM_DIR)")
 	fs.DurationVar(&c.StartDelay, "start-delay", envDuration("TESTPROXY_START_DELAY"), "fault test: stay INITIALIZING this long before going live (env TESTPROXY_START_DELAY)")
 
 	if err := fs.Parse(args); err != nil {
@@ -194,6 +198,13 @@ func checkAddr(a string) error {
 func envBool(name string) bool {
 	v, _ := strconv.ParseBool(os.Getenv(name))
 	return v
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func envDuration(name string) time.Duration {

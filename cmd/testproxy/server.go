@@ -228,6 +228,9 @@ func (s *server) startup(sigs <-chan os.Signal) error {
 	}
 	s.hrChild = c // closed by cleanup
 	c.ServeForwardedUDP(s.deliverForwarded)
+	if err := s.attachShm(); err != nil {
+		return err
+	}
 	if s.cfg.RestartEpoch > 0 {
 		s.childMu.Lock()
 		s.child = c
@@ -273,6 +276,9 @@ func (s *server) startDynamic() error {
 			continue
 		}
 		s.parent, s.hrChild = p, c
+		if err := s.attachShm(); err != nil {
+			return err
+		}
 		s.log.Info("dynamic base id chosen", zap.Uint32("base_id", s.cfg.BaseID))
 		if err := s.writeBaseID(); err != nil {
 			return err
@@ -420,7 +426,21 @@ func (s *server) finishStartup(sigs <-chan os.Signal) error {
 			s.log.Info("parent told to drain")
 		}
 	}
+	// Envoy clears INITIALIZING here (drainParentListeners), at every epoch.
+	if s.cfg.SharedMemory {
+		if err := clearShmInit(shmPath(s.cfg.ShmDir, s.cfg.BaseID)); err != nil {
+			s.log.Warn("shared memory: clear initializing", zap.Error(err))
+		}
+	}
 	return nil
+}
+
+// attachShm is Envoy's attachSharedMemory when --shared-memory is on.
+func (s *server) attachShm() error {
+	if !s.cfg.SharedMemory {
+		return nil
+	}
+	return attachShm(shmPath(s.cfg.ShmDir, s.cfg.BaseID), s.cfg.Version, s.cfg.RestartEpoch)
 }
 
 func (s *server) serve(srv *http.Server, ln net.Listener) {
