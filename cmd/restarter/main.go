@@ -114,6 +114,7 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 		sc.Validate = validateFunc(cfg, func() *supervisor.Supervisor { return sup }, log)
 	}
 	sc.Validate = withHotRestartVersionCheck(cfg, sc.Validate, func() *supervisor.Supervisor { return sup }, log)
+	sc.Validate = withStuckInitCheck(sc.Validate, func() *supervisor.Supervisor { return sup }, log)
 	sc.OnEvent = func(ev supervisor.Event) {
 		hist.observe(ev)
 		notifySystemd(n, ev)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hotrestart/restarter/drain"
+	"github.com/hotrestart/restarter/internal/shmguard"
 	"github.com/hotrestart/restarter/uds"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -428,19 +429,20 @@ func (s *server) finishStartup(sigs <-chan os.Signal) error {
 	}
 	// Envoy clears INITIALIZING here (drainParentListeners), at every epoch.
 	if s.cfg.SharedMemory {
-		if err := clearShmInit(shmPath(s.cfg.ShmDir, s.cfg.BaseID)); err != nil {
+		if err := shmguard.ClearInitializing(shmguard.Path(s.cfg.ShmDir, s.cfg.BaseID)); err != nil {
 			s.log.Warn("shared memory: clear initializing", zap.Error(err))
 		}
 	}
 	return nil
 }
 
-// attachShm is Envoy's attachSharedMemory when --shared-memory is on.
+// attachShm is Envoy's attachSharedMemory (see package shmguard) when
+// --shared-memory is on.
 func (s *server) attachShm() error {
 	if !s.cfg.SharedMemory {
 		return nil
 	}
-	return attachShm(shmPath(s.cfg.ShmDir, s.cfg.BaseID), s.cfg.Version, s.cfg.RestartEpoch)
+	return shmguard.Attach(shmguard.Path(s.cfg.ShmDir, s.cfg.BaseID), s.cfg.Version, s.cfg.RestartEpoch)
 }
 
 func (s *server) serve(srv *http.Server, ln net.Listener) {

@@ -6,15 +6,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotrestart/restarter/internal/shmguard"
 )
 
-func readShm(t *testing.T, path string) shmState {
+func readShm(t *testing.T, path string) shmguard.State {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := decodeShm(b)
+	st, err := shmguard.Decode(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,16 +33,16 @@ func TestSharedMemoryGuard(t *testing.T) {
 	in := newInstance(t)
 	common := []string{"--drain-time-s", "60", "--parent-shutdown-time-s", "120", "--shared-memory", "--shm-dir", in.dir,
 		"--hot-restart-retry-delay", "20ms"}
-	path := shmPath(in.dir, mustUint32(t, in.baseID))
+	path := shmguard.Path(in.dir, mustUint32(t, in.baseID))
 	p0 := in.start(t, 0, common...)
 	p0.waitLive(t, 0)
-	if st := readShm(t, path); st.flags != 0 || st.version != hotRestartVersion {
+	if st := readShm(t, path); st.Flags != 0 || st.Version != hotRestartVersion {
 		t.Fatalf("after epoch 0 went live: %+v, want flags 0 and version %s", st, hotRestartVersion)
 	}
 
 	p1 := in.start(t, 1, append(common, "--start-delay", "10m")...)
 	p1.waitInitializing(t)
-	if st := readShm(t, path); st.flags&shmFlagInit == 0 || st.pid != uint64(p1.cmd.Process.Pid) {
+	if st := readShm(t, path); st.Flags&shmguard.Initializing == 0 || st.PID != uint64(p1.cmd.Process.Pid) {
 		t.Fatalf("while epoch 1 initializes: %+v, want INITIALIZING by pid %d", st, p1.cmd.Process.Pid)
 	}
 	p2 := in.start(t, 2, common...)
@@ -77,28 +79,8 @@ func TestSharedMemoryHotRestart(t *testing.T) {
 	in.start(t, 0, common...).waitLive(t, 0)
 	in.start(t, 1, common...).waitLive(t, 1)
 	in.start(t, 2, common...).waitLive(t, 2)
-	if st := readShm(t, shmPath(in.dir, mustUint32(t, in.baseID))); st.flags != 0 {
-		t.Errorf("after three live generations: flags %#x, want 0", st.flags)
-	}
-}
-
-func TestAttachShmVersionMismatch(t *testing.T) {
-	path := shmPath(t.TempDir(), 7)
-	if err := attachShm(path, "11.a", 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := clearShmInit(path); err != nil {
-		t.Fatal(err)
-	}
-	err := attachShm(path, "12.b", 1)
-	if err == nil || !strings.Contains(err.Error(), "hot restart version mismatch") || !strings.Contains(err.Error(), `"11.a"`) {
-		t.Fatalf("attach with another version: %v, want a mismatch naming 11.a", err)
-	}
-	if err := os.WriteFile(path, []byte("garbage"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := attachShm(path, "11.a", 1); err == nil {
-		t.Fatalf("attach to a file that is not ours succeeded")
+	if st := readShm(t, shmguard.Path(in.dir, mustUint32(t, in.baseID))); st.Flags != 0 {
+		t.Errorf("after three live generations: flags %#x, want 0", st.Flags)
 	}
 }
 
