@@ -162,7 +162,7 @@ func BenchmarkStatsHandoff(b *testing.B) {
 		b.Run(fmt.Sprintf("stats=%d", n), func(b *testing.B) {
 			st := manyStats(n)
 			wire := 8 + proto.Size(&pbMsg{Requestreply: &pbMsg_Reply{Reply: &pbReply{Reply: &pbReply_Stats{Stats: statsPB(st)}}}})
-			_, c, _ := startPair(b, ParentHandler{Stats: func() Stats { return st }})
+			_, c, _ := startPair(b, ParentHandler{StatsTo: statsTo(func() Stats { return st })})
 			ctx := context.Background()
 			runtime.GC() // the setup's garbage is not the handoff's
 			b.ResetTimer()

@@ -139,35 +139,6 @@ func (c *Child) RequestListenSocket(ctx context.Context, k ListenSocket) (*os.Fi
 	return out, err
 }
 
-// Stats pulls the parent's stats: counter deltas since the last pull, and
-// gauges.
-func (c *Child) Stats(ctx context.Context) (Stats, error) {
-	req := &pbRequest{Request: &pbRequest_Stats{Stats: &hotrestartpb.HotRestartMessage_Request_Stats{}}}
-	var out Stats
-	fast := func(raw []byte) (bool, error) {
-		st, err := decodeStatsMessage(raw)
-		if errors.Is(err, errNotStats) {
-			return false, nil
-		}
-		out = st
-		return true, err
-	}
-	err := c.roundTripFast(ctx, req, fast, func(r *pbReply, _ []int) (bool, error) {
-		st, ok := r.Reply.(*pbReply_Stats)
-		if !ok {
-			return false, nil
-		}
-		out = Stats{
-			MemoryAllocated: st.Stats.GetMemoryAllocated(),
-			NumConnections:  st.Stats.GetNumConnections(),
-			CounterDeltas:   st.Stats.GetCounterDeltas(),
-			Gauges:          st.Stats.GetGauges(),
-		}
-		return true, nil
-	})
-	return out, err
-}
-
 // StatsImport describes a stats reply that StatsInto imported.
 type StatsImport struct {
 	MemoryAllocated uint64
@@ -176,39 +147,36 @@ type StatsImport struct {
 	Gauges          int // gauges entries
 }
 
-// StatsInto pulls the parent's stats like Stats and imports them into s
-// like Store.Import, reading the reply straight into the store without
-// building maps: several times faster for many stats, and fastest when the
-// parent's names come in the order s created them. The reply is checked
-// whole before anything is imported, so a bad reply changes nothing.
+// StatsInto pulls the parent's stats (counter deltas since the last pull,
+// and gauges) and imports them into s with Envoy's semantics (see Store),
+// reading the reply straight into the store without building maps; a reply
+// that carries Envoy's dynamic stat-name spans goes through the generic
+// decoder instead. The reply is checked whole before anything is imported,
+// so a bad reply changes nothing.
 func (c *Child) StatsInto(ctx context.Context, s *Store) (StatsImport, error) {
 	req := &pbRequest{Request: &pbRequest_Stats{Stats: &hotrestartpb.HotRestartMessage_Request_Stats{}}}
 	var out StatsImport
-	fast := func(raw []byte) (bool, error) {
+	wire := func(raw []byte) (bool, error) {
 		b, err := statsBody(raw)
+		if err == nil {
+			var h statsHeader
+			if h, err = scanStats(b, nil); err == nil {
+				s.importWire(b, h)
+				out = StatsImport{MemoryAllocated: h.mem, NumConnections: h.conns, Counters: h.counters, Gauges: h.gauges}
+				return true, nil
+			}
+		}
 		if errors.Is(err, errNotStats) {
-			return false, nil
+			return false, nil // not a plain stats reply: decoded below
 		}
-		if err != nil {
-			return true, err
-		}
-		h, err := scanStats(b, nil)
-		if errors.Is(err, errNotStats) {
-			return false, nil
-		}
-		if err != nil {
-			return true, err
-		}
-		s.importWire(b, h)
-		out = StatsImport{MemoryAllocated: h.mem, NumConnections: h.conns, Counters: h.counters, Gauges: h.gauges}
-		return true, nil
+		return true, err
 	}
-	err := c.roundTripFast(ctx, req, fast, func(r *pbReply, _ []int) (bool, error) {
+	err := c.send(ctx, req, sendRetry, wire, func(r *pbReply, _ []int) (bool, error) {
 		st, ok := r.Reply.(*pbReply_Stats)
 		if !ok {
 			return false, nil
 		}
-		s.Import(Stats{CounterDeltas: st.Stats.GetCounterDeltas(), Gauges: st.Stats.GetGauges()})
+		s.importMaps(st.Stats.GetCounterDeltas(), st.Stats.GetGauges())
 		out = StatsImport{
 			MemoryAllocated: st.Stats.GetMemoryAllocated(),
 			NumConnections:  st.Stats.GetNumConnections(),
@@ -227,10 +195,11 @@ func (c *Child) DrainParentListeners(ctx context.Context) error {
 	return c.roundTrip(ctx, req, nil)
 }
 
-// TestConnection probes the parent the way Envoy's child does with
-// --skip-hot-restart-on-no-parent: one test_connection request, no reply
-// expected, and "allow failure": the first refusal (nobody bound to the
-// parent socket) is final and returns ErrNoParent at once, with no retries.
+// TestConnection probes the parent the way Envoy's child does when told to
+// skip the hot restart if there is no parent: one test_connection request,
+// no reply expected, and "allow failure": the first refusal (nobody bound
+// to the parent socket) is final and returns ErrNoParent at once, with no
+// retries.
 func (c *Child) TestConnection(ctx context.Context) error {
 	req := &pbRequest{Request: &pbRequest_TestConnection{TestConnection: &hotrestartpb.HotRestartMessage_Request_TestConnection{}}}
 	return c.send(ctx, req, sendOnce, nil, nil)
@@ -254,12 +223,6 @@ func (c *Child) roundTrip(ctx context.Context, req *pbRequest, onReply replyFunc
 	return c.send(ctx, req, sendRetry, nil, onReply)
 }
 
-// roundTripFast is roundTrip with a decoder tried before the generic one:
-// fast reports whether it recognized (and consumed) the message.
-func (c *Child) roundTripFast(ctx context.Context, req *pbRequest, fast func([]byte) (bool, error), onReply replyFunc) error {
-	return c.send(ctx, req, sendRetry, fast, onReply)
-}
-
 // How a request meets a refusal (ECONNREFUSED, ENOENT: no parent socket).
 type sendPolicy int
 
@@ -268,16 +231,18 @@ const (
 	sendOnce                    // Envoy's "allow failure": the first refusal is final
 )
 
-// send is roundTripFast with the refusal policy.
-func (c *Child) send(ctx context.Context, req *pbRequest, policy sendPolicy, fast func([]byte) (bool, error), onReply replyFunc) (err error) {
+// send is roundTrip with the refusal policy and, for the stats reply, a
+// decoder of the raw bytes tried before the generic one: wire reports
+// whether it recognized (and consumed) the message.
+func (c *Child) send(ctx context.Context, req *pbRequest, policy sendPolicy, wire func([]byte) (bool, error), onReply replyFunc) (err error) {
+	if c.parentAddr == nil {
+		return fmt.Errorf("%w: epoch 0 has none", ErrNoParent)
+	}
 	// Without a context deadline, Config.Timeout bounds the request; it is
 	// applied as a socket deadline, with no timer of its own.
 	dl, ok := ctx.Deadline()
 	if !ok {
 		dl = time.Now().Add(c.cfg.Timeout)
-	}
-	if c.parentAddr == nil {
-		return fmt.Errorf("%w: epoch 0 has none", ErrNoParent)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -302,7 +267,17 @@ func (c *Child) send(ctx context.Context, req *pbRequest, policy sendPolicy, fas
 			}
 		}()
 	}
+	if err := c.writeRequest(ctx, dl, req, policy); err != nil {
+		return err
+	}
+	if onReply == nil {
+		return nil
+	}
+	return c.readReply(ctx, wire, onReply)
+}
 
+// writeRequest sends req to the parent, retrying refusals as policy says.
+func (c *Child) writeRequest(ctx context.Context, dl time.Time, req *pbRequest, policy sendPolicy) error {
 	wire, err := appendMessage(c.ep.wbuf, &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Request_{Request: req}})
 	if err != nil {
 		return err
@@ -342,9 +317,11 @@ func (c *Child) send(ctx context.Context, req *pbRequest, policy sendPolicy, fas
 		}
 		return err
 	}
-	if onReply == nil {
-		return nil
-	}
+	return nil
+}
+
+// readReply reads datagrams until a reply that onReply (or wire) accepts.
+func (c *Child) readReply(ctx context.Context, wire func([]byte) (bool, error), onReply replyFunc) error {
 	c.ep.dec.Reset()
 	for {
 		d, err := c.ep.readDatagram(1)
@@ -369,8 +346,8 @@ func (c *Child) send(ctx context.Context, req *pbRequest, policy sendPolicy, fas
 			}
 			continue
 		}
-		if fast != nil && len(d.fds) == 0 {
-			handled, err := fast(raw)
+		if wire != nil && len(d.fds) == 0 {
+			handled, err := wire(raw)
 			if handled {
 				if err != nil {
 					c.ep.warnDrop("dropped an undecodable stats reply", zap.Error(err))
@@ -379,40 +356,49 @@ func (c *Child) send(ctx context.Context, req *pbRequest, policy sendPolicy, fas
 				return nil
 			}
 		}
-		msg := &c.ep.msg
-		proto.Reset(msg)
-		if err := proto.Unmarshal(raw, msg); err != nil {
-			fdpass.CloseAll(d.fds)
-			c.ep.warnDrop("dropped an undecodable HotRestartMessage", zap.Error(err))
-			continue
-		}
-		if msg.GetDidntRecognizeYourLastMessage() {
-			fdpass.CloseAll(d.fds)
-			return fmt.Errorf("%s: %w", c.parentName, ErrNotRecognized)
-		}
-		reply := msg.GetReply()
-		if reply == nil {
-			fdpass.CloseAll(d.fds)
-			c.ep.warnDrop("dropped a message that is not a reply")
-			continue
-		}
-		if _, isPass := reply.Reply.(*pbReply_PassListenSocket); !isPass && len(d.fds) > 0 {
-			fdpass.CloseAll(d.fds)
-			d.fds = nil
-			c.ep.warnDrop("closed fds that came with a reply that carries none")
-		}
-		ok, err := onReply(reply, d.fds)
-		if !ok || err != nil {
-			fdpass.CloseAll(d.fds)
-		}
-		if err != nil {
+		done, err := c.handleReply(raw, d.fds, onReply)
+		if done || err != nil {
 			return err
 		}
-		if ok {
-			return nil
-		}
+	}
+}
+
+// handleReply decodes one complete message and hands a reply to onReply;
+// done reports that the request is answered (or failed with err).
+func (c *Child) handleReply(raw []byte, fds []int, onReply replyFunc) (done bool, err error) {
+	msg := &c.ep.msg
+	proto.Reset(msg)
+	if err := proto.Unmarshal(raw, msg); err != nil {
+		fdpass.CloseAll(fds)
+		c.ep.warnDrop("dropped an undecodable HotRestartMessage", zap.Error(err))
+		return false, nil
+	}
+	if msg.GetDidntRecognizeYourLastMessage() {
+		fdpass.CloseAll(fds)
+		return true, fmt.Errorf("%s: %w", c.parentName, ErrNotRecognized)
+	}
+	reply := msg.GetReply()
+	if reply == nil {
+		fdpass.CloseAll(fds)
+		c.ep.warnDrop("dropped a message that is not a reply")
+		return false, nil
+	}
+	if _, isPass := reply.Reply.(*pbReply_PassListenSocket); !isPass && len(fds) > 0 {
+		fdpass.CloseAll(fds)
+		fds = nil
+		c.ep.warnDrop("closed fds that came with a reply that carries none")
+	}
+	ok, err := onReply(reply, fds)
+	if !ok || err != nil {
+		fdpass.CloseAll(fds)
+	}
+	if err != nil {
+		return true, err
+	}
+	if !ok {
 		c.ep.log.Debug("dropped a reply of another type (stale)")
 	}
+	return ok, nil
 }
 
 // drainStale discards datagrams already queued before a request after an

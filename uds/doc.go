@@ -58,9 +58,9 @@
 //	c, err := uds.DialChild(uds.Config{Epoch: n})
 //	f, err := c.PassListenSocket(ctx, "tcp://127.0.0.1:8080", 0) // nil, nil: bind your own
 //
-// Store keeps stats with Envoy's hot-restart semantics (see Store). For many
-// stats, hand them over Store to Store: ParentHandler{StatsTo: store.ExportTo}
-// in the parent and c.StatsInto(ctx, store) in the child encode and decode
-// the reply directly, with no maps in between (the map-based Stats,
-// Child.Stats, Export and Import remain, with the same bytes on the wire).
+// Store keeps stats with Envoy's hot-restart semantics (see Store). The
+// parent answers with ParentHandler{StatsTo: store.ExportTo} and the child
+// pulls with c.StatsInto(ctx, store): the reply is encoded and decoded
+// straight from and into the stores, with no maps in between (a reply with
+// Envoy's dynamic stat-name spans goes through the generic decoder).
 package uds

@@ -21,14 +21,6 @@ type (
 	pbMsg_Reply = hotrestartpb.HotRestartMessage_Reply_
 )
 
-// Stats is what travels in a stats reply.
-type Stats struct {
-	MemoryAllocated uint64
-	NumConnections  uint64
-	CounterDeltas   map[string]uint64
-	Gauges          map[string]uint64
-}
-
 // ShutdownAdminReply is the parent's answer to a shutdown-admin request.
 type ShutdownAdminReply struct {
 	OriginalStartTimeUnixSeconds uint64
@@ -38,16 +30,15 @@ type ShutdownAdminReply struct {
 // ParentHandler holds the callbacks a Parent runs for its child's requests,
 // one at a time on the Parent's goroutine. Nil callbacks: PassListenSocket
 // falls back to Listeners (if set), else the reply carries fd -1; the others
-// are no-ops or zero replies. StatsTo, when set, is used instead of Stats: it
-// writes the reply directly (for example with Store.ExportTo), which for
-// many stats is several times faster than building maps. The Parent does not close files returned by
-// PassListenSocket. A callback must not call Parent.Close (Close waits for
-// the goroutine running the callback); start a goroutine for that.
+// are no-ops or zero replies. StatsTo writes the stats reply directly, one
+// stat at a time (Store.ExportTo does it for a Store). The Parent does not
+// close files returned by PassListenSocket. A callback must not call
+// Parent.Close (Close waits for the goroutine running the callback); start a
+// goroutine for that.
 type ParentHandler struct {
 	Listeners        *Listeners
 	PassListenSocket func(ListenSocket) (*os.File, bool)
 	ShutdownAdmin    func() ShutdownAdminReply
-	Stats            func() Stats
 	StatsTo          func(e *StatsEncoder)
 	DrainListeners   func()
 	Terminate        func()
@@ -232,8 +223,6 @@ func (p *Parent) dispatch(raw []byte) (*pbMsg, []byte, *os.File) {
 		e.reset(p.statsBuf, p.lastStats+p.lastStats/8)
 		if p.h.StatsTo != nil {
 			p.h.StatsTo(e)
-		} else if p.h.Stats != nil {
-			e.add(p.h.Stats())
 		}
 		wire := e.finish()
 		p.statsBuf, p.lastStats = e.b[:0], len(wire)
@@ -320,13 +309,4 @@ func rawFD(f *os.File) int {
 		return -1
 	}
 	return fd
-}
-
-func statsPB(st Stats) *hotrestartpb.HotRestartMessage_Reply_Stats {
-	return &hotrestartpb.HotRestartMessage_Reply_Stats{
-		MemoryAllocated: st.MemoryAllocated,
-		NumConnections:  st.NumConnections,
-		CounterDeltas:   st.CounterDeltas,
-		Gauges:          st.Gauges,
-	}
 }

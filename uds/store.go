@@ -21,14 +21,14 @@ const (
 )
 
 // Store is a stats store with Envoy's hot-restart semantics: counters travel
-// as deltas since the last Export and are added on Import; gauges travel as
-// full values and are kept as a parent part that Import replaces and
+// as deltas since the last ExportTo and are added on import (Child.StatsInto); gauges travel as
+// full values and are kept as a parent part that an import replaces and
 // ParentTerminated drops (except GaugeRetain). Safe for concurrent use.
 type Store struct {
 	mu       sync.RWMutex
 	counters map[string]*Counter
 	gauges   map[string]*Gauge
-	// The same stats in creation order: Export walks them in memory order
+	// The same stats in creation order: ExportTo walks them in memory order
 	// rather than in a map's random order, and an import whose names come
 	// in the order this store made them (a parent built from the same
 	// config) finds them here without touching the maps.
@@ -39,7 +39,7 @@ type Store struct {
 // Counter is a monotonic counter.
 type Counter struct {
 	v        atomic.Uint64 // own increments plus imported deltas
-	exported uint64        // value at the last Export, under Store.mu
+	exported uint64        // value at the last ExportTo, under Store.mu
 	name     string
 	idx      int // in Store.counterList
 }
@@ -56,7 +56,7 @@ func (c *Counter) Value() uint64 { return c.v.Load() }
 // Gauge is a value that goes up and down, plus a parent part.
 type Gauge struct {
 	mode       atomic.Int32 // GaugeImport
-	fromImport bool         // created by Import, mode not chosen yet; under Store.mu
+	fromImport bool         // created by an import, mode not chosen yet; under Store.mu
 	own        atomic.Int64
 	parent     atomic.Uint64
 	name       string
@@ -118,7 +118,7 @@ func (s *Store) addGauge(g *Gauge, name string) *Gauge {
 }
 
 // Gauge returns the gauge called name, creating it with mode. A gauge that
-// already exists keeps its mode unless it was created by Import (then it
+// already exists keeps its mode unless an import created it (then it
 // takes mode; a switch to GaugeNeverImport drops the parent part).
 func (s *Store) Gauge(name string, mode GaugeImport) *Gauge {
 	s.mu.Lock()
@@ -138,36 +138,11 @@ func (s *Store) Gauge(name string, mode GaugeImport) *Gauge {
 	return g
 }
 
-// Export is the parent side of a stats pull: each counter's growth since the
-// previous Export (zero deltas omitted, like Envoy), and every gauge that is
-// not GaugeNeverImport at its full value.
-func (s *Store) Export(memAllocated, numConns uint64) Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := Stats{
-		MemoryAllocated: memAllocated,
-		NumConnections:  numConns,
-		CounterDeltas:   make(map[string]uint64),
-		Gauges:          make(map[string]uint64, len(s.gauges)),
-	}
-	for _, c := range s.counterList {
-		v := c.v.Load()
-		if d := v - c.exported; d > 0 {
-			st.CounterDeltas[c.name] = d
-		}
-		c.exported = v
-	}
-	for _, g := range s.gaugeList {
-		if g.Mode() != GaugeNeverImport {
-			st.Gauges[g.name] = g.Value()
-		}
-	}
-	return st
-}
-
-// ExportTo is Export written straight into a stats reply being encoded (see
-// ParentHandler.StatsTo), without building maps: counters first, then
-// gauges, each in creation order.
+// ExportTo is the parent side of a stats pull, written straight into the
+// reply being encoded (see ParentHandler.StatsTo): each counter's growth
+// since the previous export (zero deltas omitted, like Envoy), then every
+// gauge that is not GaugeNeverImport at its full value, each in creation
+// order.
 func (s *Store) ExportTo(e *StatsEncoder) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -185,13 +160,15 @@ func (s *Store) ExportTo(e *StatsEncoder) {
 	}
 }
 
-// Import is the child side: counter deltas are added, each imported gauge's
-// parent part is replaced by the parent's value. Unknown stats are created
-// (gauges as GaugeAccumulate); GaugeNeverImport gauges are skipped.
-func (s *Store) Import(st Stats) {
+// importMaps is the child side for a reply already decoded into maps (one
+// with Envoy's dynamic stat-name spans, which importWire leaves to the
+// generic decoder): counter deltas are added, each imported gauge's parent
+// part is replaced by the parent's value. Unknown stats are created (gauges
+// as GaugeAccumulate); GaugeNeverImport gauges are skipped.
+func (s *Store) importMaps(counterDeltas, gauges map[string]uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for name, d := range st.CounterDeltas {
+	for name, d := range counterDeltas {
 		c, ok := s.counters[name]
 		if !ok {
 			c = s.addCounter(&Counter{}, name)
@@ -200,7 +177,7 @@ func (s *Store) Import(st Stats) {
 		// Imported growth is not this process's own: it still goes to our
 		// own child at our next Export, as Envoy's latch does.
 	}
-	for name, v := range st.Gauges {
+	for name, v := range gauges {
 		g, ok := s.gauges[name]
 		if !ok {
 			g = s.addGauge(&Gauge{fromImport: true}, name)
@@ -239,7 +216,7 @@ func (s *Store) Snapshot() map[string]uint64 {
 	return out
 }
 
-// importWire is Import reading a validated Stats message b (h from
+// importWire is importMaps reading a validated Stats message b (h from
 // scanStats) directly: names are looked up with their bytes, new stats are
 // allocated in batches with their names packed into shared chunks, and when
 // the names come in this store's creation order (as from a parent built

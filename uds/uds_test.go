@@ -98,9 +98,9 @@ func TestRoundTrip(t *testing.T) {
 		ShutdownAdmin: func() ShutdownAdminReply {
 			return ShutdownAdminReply{OriginalStartTimeUnixSeconds: 1234, EnableReusePortDefault: true}
 		},
-		Stats: func() Stats {
+		StatsTo: statsTo(func() Stats {
 			return Stats{MemoryAllocated: 5, CounterDeltas: map[string]uint64{"c": 3}, Gauges: map[string]uint64{"g": 9}}
-		},
+		}),
 		DrainListeners: func() { drained.Add(1) },
 		Terminate:      func() { terminated.Add(1) },
 	})
@@ -207,7 +207,7 @@ func TestNoParent(t *testing.T) {
 func TestDeadParentBounded(t *testing.T) {
 	path := testPath()
 	block := make(chan struct{})
-	p, err := ListenParent(testConfig(t, path, 0), ParentHandler{Stats: func() Stats { <-block; return Stats{} }})
+	p, err := ListenParent(testConfig(t, path, 0), ParentHandler{StatsTo: statsTo(func() Stats { <-block; return Stats{} })})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +413,7 @@ func TestCrossProcess(t *testing.T) {
 	path := testPath()
 	p, err := ListenParent(testConfig(t, path, 0), ParentHandler{
 		Listeners: reg,
-		Stats:     func() Stats { return Stats{CounterDeltas: map[string]uint64{"requests": 77}} },
+		StatsTo:   statsTo(func() Stats { return Stats{CounterDeltas: map[string]uint64{"requests": 77}} }),
 	})
 	if err != nil {
 		t.Fatal(err)
