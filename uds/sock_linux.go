@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"syscall"
-	"time"
 
 	"github.com/hotrestart/restarter/fdpass"
 	"go.uber.org/zap"
@@ -79,28 +78,6 @@ func sendFrames(conn *net.UnixConn, addr *net.UnixAddr, wire []byte, fd int, ret
 	return nil
 }
 
-// printable shows an address without its NUL padding.
-func printable(name string) string {
-	for i := 1; i < len(name); i++ {
-		if name[i] == 0 {
-			return name[:i]
-		}
-	}
-	return name
-}
-
-// noParent reports whether err means nobody is bound to the address yet.
-func noParent(err error) bool {
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
-}
-
-// datagram is one received datagram that passed the peer policy.
-type datagram struct {
-	data []byte
-	fds  []int
-	from string // sender address, "" if unbound
-}
-
 // readDatagram reads datagrams until one from an accepted peer arrives.
 // Refused or malformed datagrams are logged and dropped (their fds closed).
 // It returns an error only for a socket failure (closed, deadline).
@@ -136,9 +113,6 @@ func (e *endpoint) readDatagram(maxFDs int) (datagram, error) {
 		return datagram{data: e.rbuf[:m.N], fds: m.FDs, from: from}, nil
 	}
 }
-
-// setDeadline applies t (zero: none) to both directions.
-func (e *endpoint) setDeadline(t time.Time) { e.conn.SetDeadline(t) }
 
 // bindUnixgram creates and binds a datagram socket. Like Envoy
 // (createDomainSocketAddress in hot_restarting_base.cc) it fchmods the
