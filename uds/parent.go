@@ -179,31 +179,8 @@ func (p *Parent) dispatch(raw []byte) (*pbMsg, []byte, *os.File) {
 	}
 	switch r := req.Request.(type) {
 	case *pbRequest_PassListenSocket:
-		k := ListenSocket{
-			Address:          r.PassListenSocket.GetAddress(),
-			NetworkNamespace: r.PassListenSocket.GetNetworkNamespace(),
-			Worker:           r.PassListenSocket.GetWorkerIndex(),
-		}
-		var f *os.File
-		var ok bool
-		switch {
-		case p.h.PassListenSocket != nil:
-			f, ok = p.h.PassListenSocket(k)
-		case p.h.Listeners != nil:
-			f, ok = p.h.Listeners.LookupSocket(k)
-		}
-		fd := int32(-1)
-		if ok && f != nil {
-			fd = int32(rawFD(f))
-		}
-		if fd < 0 {
-			f = nil
-		}
-		p.ep.log.Debug("pass_listen_socket", zap.String("address", k.Address), zap.String("network_namespace", k.NetworkNamespace),
-			zap.Uint32("worker", k.Worker), zap.Int32("fd", fd))
-		return &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Reply_{Reply: &pbReply{
-			Reply: &pbReply_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Reply_PassListenSocket{Fd: fd}},
-		}}}, nil, f
+		reply, f := p.passListenSocket(r.PassListenSocket)
+		return reply, nil, f
 	case *pbRequest_ShutdownAdmin:
 		var sa ShutdownAdminReply
 		if p.h.ShutdownAdmin != nil {
@@ -216,17 +193,7 @@ func (p *Parent) dispatch(raw []byte) (*pbMsg, []byte, *os.File) {
 			}},
 		}}}, nil, nil
 	case *pbRequest_Stats:
-		// The buffer is kept for the next pull (a child pulls every stats
-		// flush), sized from the last reply with some room to grow: a big
-		// reply then costs no allocation, and no garbage collection.
-		e := &p.enc
-		e.reset(p.statsBuf, p.lastStats+p.lastStats/8)
-		if p.h.StatsTo != nil {
-			p.h.StatsTo(e)
-		}
-		wire := e.finish()
-		p.statsBuf, p.lastStats = e.b[:0], len(wire)
-		return nil, wire, nil
+		return nil, p.statsReply(), nil
 	case *pbRequest_DrainListeners:
 		if p.h.DrainListeners != nil {
 			p.h.DrainListeners()
@@ -247,6 +214,52 @@ func (p *Parent) dispatch(raw []byte) (*pbMsg, []byte, *os.File) {
 		p.ep.warnDrop("child sent an unfamiliar request; answering didnt_recognize_your_last_message")
 		return notRecognized(), nil, nil
 	}
+}
+
+// passListenSocket answers a pass_listen_socket request: the reply, and the
+// file whose fd travels with it (nil for fd -1).
+func (p *Parent) passListenSocket(r *hotrestartpb.HotRestartMessage_Request_PassListenSocket) (*pbMsg, *os.File) {
+	k := ListenSocket{
+		Address:          r.GetAddress(),
+		NetworkNamespace: r.GetNetworkNamespace(),
+		Worker:           r.GetWorkerIndex(),
+	}
+	var f *os.File
+	var ok bool
+	switch {
+	case p.h.PassListenSocket != nil:
+		f, ok = p.h.PassListenSocket(k)
+	case p.h.Listeners != nil:
+		f, ok = p.h.Listeners.LookupSocket(k)
+	}
+	fd := int32(-1)
+	if ok && f != nil {
+		fd = int32(rawFD(f))
+	}
+	if fd < 0 {
+		f = nil
+	}
+	p.ep.log.Debug("pass_listen_socket", zap.String("address", k.Address), zap.String("network_namespace", k.NetworkNamespace),
+		zap.Uint32("worker", k.Worker), zap.Int32("fd", fd))
+	return &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Reply_{Reply: &pbReply{
+		Reply: &pbReply_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Reply_PassListenSocket{Fd: fd}},
+	}}}, f
+}
+
+// statsReply answers a stats request in wire form (framed, in p.statsBuf's
+// storage).
+func (p *Parent) statsReply() []byte {
+	// The buffer is kept for the next pull (a child pulls every stats
+	// flush), sized from the last reply with some room to grow: a big
+	// reply then costs no allocation, and no garbage collection.
+	e := &p.enc
+	e.reset(p.statsBuf, p.lastStats+p.lastStats/8)
+	if p.h.StatsTo != nil {
+		p.h.StatsTo(e)
+	}
+	wire := e.finish()
+	p.statsBuf, p.lastStats = e.b[:0], len(wire)
+	return wire
 }
 
 type (
