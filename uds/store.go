@@ -40,8 +40,22 @@ type Store struct {
 type Counter struct {
 	v        atomic.Uint64 // own increments plus imported deltas
 	exported uint64        // value at the last ExportTo, under Store.mu
-	name     string
-	idx      int // in Store.counterList
+	statKey                // in Store.counterList
+}
+
+// statKey is what Counter and Gauge share: their name and their place in
+// the Store's creation-order list.
+type statKey struct {
+	name string
+	idx  int
+}
+
+func (k *statKey) key() *statKey { return k }
+
+// stat is *Counter or *Gauge, for the code both kinds share.
+type stat[T any] interface {
+	*T
+	key() *statKey
 }
 
 // Inc adds one.
@@ -59,8 +73,7 @@ type Gauge struct {
 	fromImport bool         // created by an import, mode not chosen yet; under Store.mu
 	own        atomic.Int64
 	parent     atomic.Uint64
-	name       string
-	idx        int // in Store.gaugeList
+	statKey    // in Store.gaugeList
 }
 
 // Set sets the gauge's own part to v.
@@ -104,17 +117,19 @@ func (s *Store) Counter(name string) *Counter {
 
 // addCounter and addGauge register a new stat; under s.mu.
 func (s *Store) addCounter(c *Counter, name string) *Counter {
-	c.name, c.idx = name, len(s.counterList)
-	s.counters[name] = c
-	s.counterList = append(s.counterList, c)
-	return c
+	return addStat(&s.counterList, s.counters, c, name)
 }
 
 func (s *Store) addGauge(g *Gauge, name string) *Gauge {
-	g.name, g.idx = name, len(s.gaugeList)
-	s.gauges[name] = g
-	s.gaugeList = append(s.gaugeList, g)
-	return g
+	return addStat(&s.gaugeList, s.gauges, g, name)
+}
+
+func addStat[T any, P stat[T]](list *[]P, m map[string]P, p P, name string) P {
+	k := p.key()
+	k.name, k.idx = name, len(*list)
+	m[name] = p
+	*list = append(*list, p)
+	return p
 }
 
 // Gauge returns the gauge called name, creating it with mode. A gauge that
@@ -234,95 +249,81 @@ func (s *Store) importWire(b []byte, h statsHeader) {
 	}
 	s.counterList = growCap(s.counterList, h.counters)
 	s.gaugeList = growCap(s.gaugeList, h.gauges)
-	var (
-		names  nameArena
-		cslab  []Counter
-		gslab  []Gauge
-		ci, gi int // where the next name is expected in the lists
-		left   = [2]int{h.counters, h.gauges}
-		// fresh: the store had none of that kind, so a name not found in
-		// order is new and is inserted without a lookup first; a name the
-		// message repeats shows as a map that did not grow, is undone, and
-		// ends fresh mode (so a hostile message costs one scan, no more).
-		fresh = [2]bool{len(s.counters) == 0, len(s.gauges) == 0}
-	)
+	var names nameArena
+	counters := importer[Counter, *Counter]{list: &s.counterList, m: s.counters, left: h.counters, names: &names, fresh: len(s.counters) == 0}
+	gauges := importer[Gauge, *Gauge]{list: &s.gaugeList, m: s.gauges, left: h.gauges, names: &names, fresh: len(s.gauges) == 0}
 	scanStats(b, func(start, end int, v uint64, gauge bool) {
-		name := b[start:end]
 		if !gauge {
-			left[0]--
-			var c *Counter
-			if ci < len(s.counterList) && s.counterList[ci].name == string(name) {
-				c = s.counterList[ci]
-			} else if fresh[0] || s.counters[string(name)] == nil {
-				if len(cslab) == 0 {
-					cslab = make([]Counter, min(left[0]+1, slabMax))
-				}
-				n := len(s.counters)
-				c = s.addCounter(&cslab[0], names.intern(name))
-				cslab = cslab[1:]
-				if len(s.counters) == n { // fresh, and the name repeats
-					c = s.undoCounter(c)
-					fresh[0] = false
-				}
-			} else {
-				c = s.counters[string(name)]
-			}
-			ci = c.idx + 1
+			c, _ := counters.find(b[start:end])
 			c.v.Add(v)
 			return
 		}
-		left[1]--
-		var g *Gauge
-		if gi < len(s.gaugeList) && s.gaugeList[gi].name == string(name) {
-			g = s.gaugeList[gi]
-		} else if fresh[1] || s.gauges[string(name)] == nil {
-			if len(gslab) == 0 {
-				gslab = make([]Gauge, min(left[1]+1, slabMax))
-			}
-			n := len(s.gauges)
-			g = s.addGauge(&gslab[0], names.intern(name))
+		g, created := gauges.find(b[start:end])
+		if created {
 			g.fromImport = true
-			gslab = gslab[1:]
-			if len(s.gauges) == n {
-				g = s.undoGauge(g)
-				fresh[1] = false
-			}
-		} else {
-			g = s.gauges[string(name)]
 		}
-		gi = g.idx + 1
 		if g.Mode() != GaugeNeverImport {
 			g.parent.Store(v)
 		}
 	})
 }
 
-// undoCounter takes back c, just added by importWire under a name that was
-// already there (and that c replaced in the map), and returns the first.
-func (s *Store) undoCounter(c *Counter) *Counter {
-	s.counterList = s.counterList[:len(s.counterList)-1]
-	for _, o := range s.counterList {
-		if o.name == c.name {
-			s.counters[o.name] = o
-			return o
-		}
-	}
-	s.counterList = append(s.counterList, c) // unreachable: the map held the name
-	s.counters[c.name] = c
-	return c
+// importer finds or creates, for importWire, the stats of one kind in the
+// order a message names them.
+type importer[T any, P stat[T]] struct {
+	list  *[]P
+	m     map[string]P
+	next  int // where the next name is expected in *list
+	left  int // entries of this kind still to come
+	slab  []T // stats allocated ahead, in batches
+	names *nameArena
+	// fresh: the store had none of this kind, so a name not found in order
+	// is new and is inserted without a lookup first; a name the message
+	// repeats shows as a map that did not grow, is undone, and ends fresh
+	// mode (so a hostile message costs one scan, no more).
+	fresh bool
 }
 
-func (s *Store) undoGauge(g *Gauge) *Gauge {
-	s.gaugeList = s.gaugeList[:len(s.gaugeList)-1]
-	for _, o := range s.gaugeList {
-		if o.name == g.name {
-			s.gauges[o.name] = o
+// find returns the stat called name and whether it was created.
+func (im *importer[T, P]) find(name []byte) (p P, created bool) {
+	im.left--
+	list := *im.list
+	switch {
+	case im.next < len(list) && list[im.next].key().name == string(name):
+		p = list[im.next]
+	case im.fresh || im.m[string(name)] == nil:
+		if len(im.slab) == 0 {
+			im.slab = make([]T, min(im.left+1, slabMax))
+		}
+		n := len(im.m)
+		p = addStat(im.list, im.m, P(&im.slab[0]), im.names.intern(name))
+		im.slab = im.slab[1:]
+		created = true
+		if len(im.m) == n { // fresh, and the name repeats
+			p, created = undoStat(im.list, im.m, p), false
+			im.fresh = false
+		}
+	default:
+		p = im.m[string(name)]
+	}
+	im.next = p.key().idx + 1
+	return p, created
+}
+
+// undoStat takes back p, just added under a name that was already there
+// (and that p replaced in the map), and returns the first.
+func undoStat[T any, P stat[T]](list *[]P, m map[string]P, p P) P {
+	*list = (*list)[:len(*list)-1]
+	name := p.key().name
+	for _, o := range *list {
+		if o.key().name == name {
+			m[name] = o
 			return o
 		}
 	}
-	s.gaugeList = append(s.gaugeList, g) // unreachable: the map held the name
-	s.gauges[g.name] = g
-	return g
+	*list = append(*list, p) // unreachable: the map held the name
+	m[name] = p
+	return p
 }
 
 // slabMax bounds how many stats importWire allocates at once, so that a
