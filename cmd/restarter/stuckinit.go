@@ -24,9 +24,11 @@ import (
 //   - Envoy's region (/dev/shm/envoy_shared_memory_<base_id*10>) records no
 //     pid and holds Envoy's process-shared mutexes: the restarter only
 //     reads it (where its layout is known). Before a reload no generation of
-//     ours is starting, so a set flag is stuck: the reload is refused at once
-//     with the reason and the way out (a full restart: epoch 0 recreates the
-//     region), instead of starting a generation that must fail.
+//     ours is starting, so a set flag means either a generation that passed
+//     the readiness check without having finished initializing, or a stuck
+//     flag; the restarter cannot tell which, so it refuses the reload at once
+//     and says both, with the way out of the second (a full restart: epoch 0
+//     recreates the region), instead of starting a generation that must fail.
 //
 // next, if not nil, runs after.
 func withStuckInitCheck(next func(context.Context, uint32) error, sup func() *supervisor.Supervisor, log *zap.Logger) func(context.Context, uint32) error {
@@ -54,10 +56,12 @@ func withStuckInitCheck(next func(context.Context, uint32) error, sup func() *su
 		if set, known, err := shmguard.EnvoyInitializing(envoy); err != nil {
 			log.Warn("cannot read Envoy's shared memory", zap.String("path", envoy), zap.Error(err))
 		} else if known && set {
-			return fmt.Errorf("Envoy's shared memory %s has its INITIALIZING flag set while no generation is starting: "+
-				"a generation died during start-up and left it (envoy #33446), so every new epoch would exit with "+
-				"\"previous envoy process is still initializing\"; the serving generation keeps serving, but hot restarts "+
-				"cannot resume before a full restart (stop the restarter and start it again: epoch 0 recreates the region)", envoy)
+			return fmt.Errorf("Envoy's shared memory %s has its INITIALIZING flag set while no generation is starting, "+
+				"so the new epoch would exit with \"previous envoy process is still initializing\": either the serving "+
+				"generation has not finished initializing although it passed the readiness check (try again later), or a "+
+				"generation died during start-up and left the flag set (envoy #33446), and then hot restarts cannot resume "+
+				"before a full restart (stop the restarter and start it again: epoch 0 recreates the region); the serving "+
+				"generation keeps serving", envoy)
 		}
 		return next0(ctx, next, epoch)
 	}
