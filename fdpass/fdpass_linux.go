@@ -9,36 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MaxFDsPerMessage is the kernel's SCM_MAX_FD: the most descriptors one
-// sendmsg(2) may carry.
-const MaxFDsPerMessage = 253
-
-// Ucred is a peer's process credentials (struct ucred).
-type Ucred struct {
-	PID      int32
-	UID, GID uint32
-}
-
-// ErrTruncated is returned (wrapped) when the kernel cut a message's payload
-// (MSG_TRUNC) or its control data (MSG_CTRUNC).
-var ErrTruncated = errors.New("message truncated")
-
-// Msg is one received message.
-type Msg struct {
-	N    int           // payload bytes read into the buffer
-	FDs  []int         // received descriptors, close-on-exec, owned by the caller
-	Cred *Ucred        // sender's SCM_CREDENTIALS, nil unless SO_PASSCRED is set
-	From *net.UnixAddr // sender address on unconnected datagram sockets, else nil
-}
-
-// Send writes payload with fds attached over a connected socket. More than
-// MaxFDsPerMessage descriptors are sent over several messages: the first
-// carries payload, each later one a single zero byte. The caller keeps
-// ownership of fds (and must keep them open until Send returns).
-func Send(conn *net.UnixConn, payload []byte, fds ...int) error {
-	return SendTo(conn, nil, payload, fds...)
-}
-
 // SendTo is Send for unconnected datagram sockets: every message goes to addr.
 // A nil addr means the connected peer.
 func SendTo(conn *net.UnixConn, addr *net.UnixAddr, payload []byte, fds ...int) error {
@@ -164,9 +134,6 @@ func RecvMsg(conn *net.UnixConn, buf []byte, maxFDs int) (Msg, error) {
 	return m, nil
 }
 
-// parseControl collects every SCM_RIGHTS and SCM_CREDENTIALS message. Even
-// when it fails, every descriptor it could find is in m.FDs for the caller to
-// close.
 // ParseRights returns the descriptors of one SCM_RIGHTS control message.
 // Unlike unix.ParseUnixRights (x/sys v0.35), which indexes past its slice
 // when the data is not a whole number of 4-byte descriptors, it returns an
@@ -188,6 +155,9 @@ func ParseCredentials(c *unix.SocketControlMessage) (*unix.Ucred, error) {
 	return unix.ParseUnixCredentials(c)
 }
 
+// parseControl collects every SCM_RIGHTS and SCM_CREDENTIALS message. Even
+// when it fails, every descriptor it could find is in m.FDs for the caller to
+// close.
 func parseControl(oob []byte, m *Msg) error {
 	if len(oob) == 0 {
 		return nil
@@ -221,13 +191,6 @@ func parseControl(oob []byte, m *Msg) error {
 		}
 	}
 	return firstErr
-}
-
-// CloseAll closes every descriptor in fds, ignoring errors.
-func CloseAll(fds []int) {
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
 }
 
 // PeerCred returns the credentials of a connected peer (SO_PEERCRED). It does

@@ -1,3 +1,5 @@
+//go:build linux
+
 package uds
 
 import (
@@ -86,7 +88,7 @@ func BenchmarkPassListenSockets(b *testing.B) {
 	for _, n := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
 			_, c, _ := startPair(b, ParentHandler{
-				PassListenSocket: func(string, uint32) (*os.File, bool) { return f, true },
+				PassListenSocket: func(ListenSocket) (*os.File, bool) { return f, true },
 			})
 			ctx := context.Background()
 			b.ResetTimer()
@@ -162,7 +164,7 @@ func BenchmarkStatsHandoff(b *testing.B) {
 		b.Run(fmt.Sprintf("stats=%d", n), func(b *testing.B) {
 			st := manyStats(n)
 			wire := 8 + proto.Size(&pbMsg{Requestreply: &pbMsg_Reply{Reply: &pbReply{Reply: &pbReply_Stats{Stats: statsPB(st)}}}})
-			_, c, _ := startPair(b, ParentHandler{Stats: func() Stats { return st }})
+			_, c, _ := startPair(b, ParentHandler{StatsTo: statsTo(func() Stats { return st })})
 			ctx := context.Background()
 			runtime.GC() // the setup's garbage is not the handoff's
 			b.ResetTimer()

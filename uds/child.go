@@ -28,40 +28,63 @@ var ErrNotRecognized = errors.New("parent did not recognize the request")
 type Child struct {
 	cfg        Config
 	ep         *endpoint
-	parentAddr *net.UnixAddr
+	udp        *endpoint     // udp_child twin: forwarded UDP packets arrive here
+	parentAddr *net.UnixAddr // nil at epoch 0
 	parentName string
 	mu         sync.Mutex // serializes requests and guards ep and dirty
 	dirty      bool       // the last request was abandoned: late replies may be queued
+	udpWG      sync.WaitGroup
 	closeOnce  sync.Once
 	closeErr   error
 }
 
-// DialChild binds child_<epoch%3>; requests go to parent_<(epoch-1)%3>.
-// Epoch must be >= 1.
+// DialChild binds child_<epoch%3> and its twin udp_child_<epoch%3>;
+// requests go to parent_<(epoch-1)%3>. Like Envoy, a process binds its
+// child sockets at epoch 0 too (so that two instances on one base id
+// collide at once); there every request fails with ErrNoParent.
 func DialChild(cfg Config) (*Child, error) {
 	cfg = cfg.withDefaults()
-	if cfg.Epoch < 1 {
-		return nil, fmt.Errorf("DialChild: epoch %d has no parent: the restart epoch must be 1 or more", cfg.Epoch)
-	}
-	parentName := SocketName(cfg.SocketPath, RoleParent, cfg.BaseID, cfg.Epoch-1)
-	parentAddr, err := sockAddr(parentName)
-	if err != nil {
-		return nil, err
+	var parentAddr, udpParentAddr *net.UnixAddr
+	parentName := ""
+	if cfg.Epoch > 0 {
+		parentName = SocketName(cfg.SocketPath, RoleParent, cfg.BaseID, cfg.Epoch-1)
+		var err error
+		if parentAddr, err = sockAddr(parentName); err != nil {
+			return nil, err
+		}
+		if udpParentAddr, err = sockAddr(SocketName(cfg.SocketPath, RoleUDPParent, cfg.BaseID, cfg.Epoch-1)); err != nil {
+			return nil, err
+		}
 	}
 	name := SocketName(cfg.SocketPath, RoleChild, cfg.BaseID, cfg.Epoch)
 	ep, err := newEndpoint(cfg, name)
 	if err != nil {
 		return nil, err
 	}
+	udpName := SocketName(cfg.SocketPath, RoleUDPChild, cfg.BaseID, cfg.Epoch)
+	udp, err := newEndpoint(cfg, udpName)
+	if err != nil {
+		ep.close()
+		return nil, err
+	}
 	ep.log = cfg.Logger.With(zap.String("socket", name))
-	ep.expectFrom = printable(parentAddr.Name)
-	return &Child{cfg: cfg, ep: ep, parentAddr: parentAddr, parentName: parentName}, nil
+	udp.log = cfg.Logger.With(zap.String("socket", udpName))
+	if parentAddr != nil {
+		ep.expectFrom = printable(parentAddr.Name)
+		udp.expectFrom = printable(udpParentAddr.Name)
+	} else {
+		udp.expectFrom = "\x00no parent at epoch 0" // nobody may send here
+	}
+	return &Child{cfg: cfg, ep: ep, udp: udp, parentAddr: parentAddr, parentName: parentName}, nil
 }
 
-// Close closes the child socket (removing a filesystem socket). A request in
-// flight fails. Idempotent.
+// Close closes the child sockets (removing filesystem sockets) and waits
+// for ServeForwardedUDP's goroutine. A request in flight fails. Idempotent.
 func (c *Child) Close() error {
-	c.closeOnce.Do(func() { c.closeErr = c.ep.close() })
+	c.closeOnce.Do(func() {
+		c.closeErr = errors.Join(c.ep.close(), c.udp.close())
+		c.udpWG.Wait()
+	})
 	return c.closeErr
 }
 
@@ -82,12 +105,19 @@ func (c *Child) ShutdownParentAdmin(ctx context.Context) (ShutdownAdminReply, er
 }
 
 // PassListenSocket asks the parent for its listening socket for address (an
-// Envoy URL, see AddressURL) and worker index. It returns (nil, nil) when the
-// parent has none (fd -1). The returned file is close-on-exec and the
-// caller's.
+// Envoy URL, see AddressURL) and worker index, in the process's own network
+// namespace. It returns (nil, nil) when the parent has none (fd -1). The
+// returned file is close-on-exec and the caller's.
 func (c *Child) PassListenSocket(ctx context.Context, address string, worker uint32) (*os.File, error) {
+	return c.RequestListenSocket(ctx, ListenSocket{Address: address, Worker: worker})
+}
+
+// RequestListenSocket is PassListenSocket for any ListenSocket, the network
+// namespace included: the parent passes a socket only when all three match.
+func (c *Child) RequestListenSocket(ctx context.Context, k ListenSocket) (*os.File, error) {
+	address := k.Address
 	req := &pbRequest{Request: &pbRequest_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Request_PassListenSocket{
-		Address: address, WorkerIndex: worker,
+		Address: k.Address, WorkerIndex: k.Worker, NetworkNamespace: k.NetworkNamespace,
 	}}}
 	var out *os.File
 	err := c.roundTrip(ctx, req, func(r *pbReply, fds []int) (bool, error) {
@@ -109,35 +139,6 @@ func (c *Child) PassListenSocket(ctx context.Context, address string, worker uin
 	return out, err
 }
 
-// Stats pulls the parent's stats: counter deltas since the last pull, and
-// gauges.
-func (c *Child) Stats(ctx context.Context) (Stats, error) {
-	req := &pbRequest{Request: &pbRequest_Stats{Stats: &hotrestartpb.HotRestartMessage_Request_Stats{}}}
-	var out Stats
-	fast := func(raw []byte) (bool, error) {
-		st, err := decodeStatsMessage(raw)
-		if errors.Is(err, errNotStats) {
-			return false, nil
-		}
-		out = st
-		return true, err
-	}
-	err := c.roundTripFast(ctx, req, fast, func(r *pbReply, _ []int) (bool, error) {
-		st, ok := r.Reply.(*pbReply_Stats)
-		if !ok {
-			return false, nil
-		}
-		out = Stats{
-			MemoryAllocated: st.Stats.GetMemoryAllocated(),
-			NumConnections:  st.Stats.GetNumConnections(),
-			CounterDeltas:   st.Stats.GetCounterDeltas(),
-			Gauges:          st.Stats.GetGauges(),
-		}
-		return true, nil
-	})
-	return out, err
-}
-
 // StatsImport describes a stats reply that StatsInto imported.
 type StatsImport struct {
 	MemoryAllocated uint64
@@ -146,39 +147,36 @@ type StatsImport struct {
 	Gauges          int // gauges entries
 }
 
-// StatsInto pulls the parent's stats like Stats and imports them into s
-// like Store.Import, reading the reply straight into the store without
-// building maps: several times faster for many stats, and fastest when the
-// parent's names come in the order s created them. The reply is checked
-// whole before anything is imported, so a bad reply changes nothing.
+// StatsInto pulls the parent's stats (counter deltas since the last pull,
+// and gauges) and imports them into s with Envoy's semantics (see Store),
+// reading the reply straight into the store without building maps; a reply
+// that carries Envoy's dynamic stat-name spans goes through the generic
+// decoder instead. The reply is checked whole before anything is imported,
+// so a bad reply changes nothing.
 func (c *Child) StatsInto(ctx context.Context, s *Store) (StatsImport, error) {
 	req := &pbRequest{Request: &pbRequest_Stats{Stats: &hotrestartpb.HotRestartMessage_Request_Stats{}}}
 	var out StatsImport
-	fast := func(raw []byte) (bool, error) {
+	wire := func(raw []byte) (bool, error) {
 		b, err := statsBody(raw)
+		if err == nil {
+			var h statsHeader
+			if h, err = scanStats(b, nil); err == nil {
+				s.importWire(b, h)
+				out = StatsImport{MemoryAllocated: h.mem, NumConnections: h.conns, Counters: h.counters, Gauges: h.gauges}
+				return true, nil
+			}
+		}
 		if errors.Is(err, errNotStats) {
-			return false, nil
+			return false, nil // not a plain stats reply: decoded below
 		}
-		if err != nil {
-			return true, err
-		}
-		h, err := scanStats(b, nil)
-		if errors.Is(err, errNotStats) {
-			return false, nil
-		}
-		if err != nil {
-			return true, err
-		}
-		s.importWire(b, h)
-		out = StatsImport{MemoryAllocated: h.mem, NumConnections: h.conns, Counters: h.counters, Gauges: h.gauges}
-		return true, nil
+		return true, err
 	}
-	err := c.roundTripFast(ctx, req, fast, func(r *pbReply, _ []int) (bool, error) {
+	err := c.send(ctx, req, sendRetry, wire, func(r *pbReply, _ []int) (bool, error) {
 		st, ok := r.Reply.(*pbReply_Stats)
 		if !ok {
 			return false, nil
 		}
-		s.Import(Stats{CounterDeltas: st.Stats.GetCounterDeltas(), Gauges: st.Stats.GetGauges()})
+		s.importMaps(st.Stats.GetCounterDeltas(), st.Stats.GetGauges())
 		out = StatsImport{
 			MemoryAllocated: st.Stats.GetMemoryAllocated(),
 			NumConnections:  st.Stats.GetNumConnections(),
@@ -197,6 +195,16 @@ func (c *Child) DrainParentListeners(ctx context.Context) error {
 	return c.roundTrip(ctx, req, nil)
 }
 
+// TestConnection probes the parent the way Envoy's child does when told to
+// skip the hot restart if there is no parent: one test_connection request,
+// no reply expected, and "allow failure": the first refusal (nobody bound
+// to the parent socket) is final and returns ErrNoParent at once, with no
+// retries.
+func (c *Child) TestConnection(ctx context.Context) error {
+	req := &pbRequest{Request: &pbRequest_TestConnection{TestConnection: &hotrestartpb.HotRestartMessage_Request_TestConnection{}}}
+	return c.send(ctx, req, sendOnce, nil, nil)
+}
+
 // TerminateParent tells the parent to terminate. There is no reply.
 func (c *Child) TerminateParent(ctx context.Context) error {
 	req := &pbRequest{Request: &pbRequest_Terminate{Terminate: &hotrestartpb.HotRestartMessage_Request_Terminate{}}}
@@ -212,12 +220,24 @@ type replyFunc func(r *pbReply, fds []int) (bool, error)
 // roundTrip sends req and, if onReply is not nil, waits for its reply, every
 // step bounded by ctx or, when ctx has no deadline, cfg.Timeout.
 func (c *Child) roundTrip(ctx context.Context, req *pbRequest, onReply replyFunc) error {
-	return c.roundTripFast(ctx, req, nil, onReply)
+	return c.send(ctx, req, sendRetry, nil, onReply)
 }
 
-// roundTripFast is roundTrip with a decoder tried before the generic one:
-// fast reports whether it recognized (and consumed) the message.
-func (c *Child) roundTripFast(ctx context.Context, req *pbRequest, fast func([]byte) (bool, error), onReply replyFunc) (err error) {
+// How a request meets a refusal (ECONNREFUSED, ENOENT: no parent socket).
+type sendPolicy int
+
+const (
+	sendRetry sendPolicy = iota // Config.ConnectRetries tries, RetryDelay apart
+	sendOnce                    // Envoy's "allow failure": the first refusal is final
+)
+
+// send is roundTrip with the refusal policy and, for the stats reply, a
+// decoder of the raw bytes tried before the generic one: wire reports
+// whether it recognized (and consumed) the message.
+func (c *Child) send(ctx context.Context, req *pbRequest, policy sendPolicy, wire func([]byte) (bool, error), onReply replyFunc) (err error) {
+	if c.parentAddr == nil {
+		return fmt.Errorf("%w: epoch 0 has none", ErrNoParent)
+	}
 	// Without a context deadline, Config.Timeout bounds the request; it is
 	// applied as a socket deadline, with no timer of its own.
 	dl, ok := ctx.Deadline()
@@ -247,7 +267,17 @@ func (c *Child) roundTripFast(ctx context.Context, req *pbRequest, fast func([]b
 			}
 		}()
 	}
+	if err := c.writeRequest(ctx, dl, req, policy); err != nil {
+		return err
+	}
+	if onReply == nil {
+		return nil
+	}
+	return c.readReply(ctx, wire, onReply)
+}
 
+// writeRequest sends req to the parent, retrying refusals as policy says.
+func (c *Child) writeRequest(ctx context.Context, dl time.Time, req *pbRequest, policy sendPolicy) error {
 	wire, err := appendMessage(c.ep.wbuf, &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Request_{Request: req}})
 	if err != nil {
 		return err
@@ -259,7 +289,7 @@ func (c *Child) roundTripFast(ctx context.Context, req *pbRequest, fast func([]b
 			return false
 		}
 		tries++
-		if tries >= c.cfg.ConnectRetries {
+		if policy == sendOnce || tries >= c.cfg.ConnectRetries {
 			return false
 		}
 		c.ep.log.Info("parent socket not there yet, retrying", zap.String("parent", c.parentName), zap.Int("try", tries), zap.Error(err))
@@ -287,9 +317,11 @@ func (c *Child) roundTripFast(ctx context.Context, req *pbRequest, fast func([]b
 		}
 		return err
 	}
-	if onReply == nil {
-		return nil
-	}
+	return nil
+}
+
+// readReply reads datagrams until a reply that onReply (or wire) accepts.
+func (c *Child) readReply(ctx context.Context, wire func([]byte) (bool, error), onReply replyFunc) error {
 	c.ep.dec.Reset()
 	for {
 		d, err := c.ep.readDatagram(1)
@@ -305,59 +337,68 @@ func (c *Child) roundTripFast(ctx context.Context, req *pbRequest, fast func([]b
 		}
 		raw, complete, err := c.ep.dec.Feed(d.data)
 		if err != nil {
-			c.ep.log.Warn("dropped a bad hot-restart frame", zap.Error(err))
+			c.ep.warnDrop("dropped a bad hot-restart frame", zap.Error(err))
 		}
 		if !complete {
 			if len(d.fds) > 0 {
 				fdpass.CloseAll(d.fds)
-				c.ep.log.Warn("closed fds on a datagram that does not end a message", zap.Int("fds", len(d.fds)))
+				c.ep.warnDrop("closed fds on a datagram that does not end a message", zap.Int("fds", len(d.fds)))
 			}
 			continue
 		}
-		if fast != nil && len(d.fds) == 0 {
-			handled, err := fast(raw)
+		if wire != nil && len(d.fds) == 0 {
+			handled, err := wire(raw)
 			if handled {
 				if err != nil {
-					c.ep.log.Warn("dropped an undecodable stats reply", zap.Error(err))
+					c.ep.warnDrop("dropped an undecodable stats reply", zap.Error(err))
 					continue
 				}
 				return nil
 			}
 		}
-		msg := &c.ep.msg
-		proto.Reset(msg)
-		if err := proto.Unmarshal(raw, msg); err != nil {
-			fdpass.CloseAll(d.fds)
-			c.ep.log.Warn("dropped an undecodable HotRestartMessage", zap.Error(err))
-			continue
-		}
-		if msg.GetDidntRecognizeYourLastMessage() {
-			fdpass.CloseAll(d.fds)
-			return fmt.Errorf("%s: %w", c.parentName, ErrNotRecognized)
-		}
-		reply := msg.GetReply()
-		if reply == nil {
-			fdpass.CloseAll(d.fds)
-			c.ep.log.Warn("dropped a message that is not a reply")
-			continue
-		}
-		if _, isPass := reply.Reply.(*pbReply_PassListenSocket); !isPass && len(d.fds) > 0 {
-			fdpass.CloseAll(d.fds)
-			d.fds = nil
-			c.ep.log.Warn("closed fds that came with a reply that carries none")
-		}
-		ok, err := onReply(reply, d.fds)
-		if !ok || err != nil {
-			fdpass.CloseAll(d.fds)
-		}
-		if err != nil {
+		done, err := c.handleReply(raw, d.fds, onReply)
+		if done || err != nil {
 			return err
 		}
-		if ok {
-			return nil
-		}
+	}
+}
+
+// handleReply decodes one complete message and hands a reply to onReply;
+// done reports that the request is answered (or failed with err).
+func (c *Child) handleReply(raw []byte, fds []int, onReply replyFunc) (done bool, err error) {
+	msg := &c.ep.msg
+	proto.Reset(msg)
+	if err := proto.Unmarshal(raw, msg); err != nil {
+		fdpass.CloseAll(fds)
+		c.ep.warnDrop("dropped an undecodable HotRestartMessage", zap.Error(err))
+		return false, nil
+	}
+	if msg.GetDidntRecognizeYourLastMessage() {
+		fdpass.CloseAll(fds)
+		return true, fmt.Errorf("%s: %w", c.parentName, ErrNotRecognized)
+	}
+	reply := msg.GetReply()
+	if reply == nil {
+		fdpass.CloseAll(fds)
+		c.ep.warnDrop("dropped a message that is not a reply")
+		return false, nil
+	}
+	if _, isPass := reply.Reply.(*pbReply_PassListenSocket); !isPass && len(fds) > 0 {
+		fdpass.CloseAll(fds)
+		fds = nil
+		c.ep.warnDrop("closed fds that came with a reply that carries none")
+	}
+	ok, err := onReply(reply, fds)
+	if !ok || err != nil {
+		fdpass.CloseAll(fds)
+	}
+	if err != nil {
+		return true, err
+	}
+	if !ok {
 		c.ep.log.Debug("dropped a reply of another type (stale)")
 	}
+	return ok, nil
 }
 
 // drainStale discards datagrams already queued before a request after an

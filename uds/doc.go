@@ -8,16 +8,25 @@
 // hot_restart.proto (package envoy) on the wire:
 //
 //   - Sockets are SOCK_DGRAM, named <socket-path>_<role>_<base_id*10+epoch%3>
-//     (SocketName) with roles child, parent and the udp_ twins. A child at
-//     epoch N binds child_<N%3> and sends to parent_<(N-1)%3>.
+//     (SocketName). Every process binds child_N and parent_N and their UDP
+//     twins udp_child_N and udp_parent_N, at every epoch (epoch 0 too). A
+//     child at epoch N sends to parent_<(N-1)%3>.
 //   - A message is an 8-byte big-endian length, then the protobuf bytes,
 //     cut into datagrams of at most 4096 bytes. A pass_listen_socket reply
 //     carries its one fd (SCM_RIGHTS) and fits one datagram; nothing else
 //     carries control data.
-//   - drain_listeners and terminate get no reply; an unknown request (or a
-//     reply sent to the parent) gets didnt_recognize_your_last_message.
+//   - pass_listen_socket matches address, network_namespace (field 3) and
+//     worker index, else fd -1. drain_listeners, terminate and
+//     test_connection get no reply; an unknown request (or a reply sent to
+//     the parent) gets didnt_recognize_your_last_message.
 //   - A child's send that meets ECONNREFUSED (or ENOENT, for a filesystem
-//     socket not yet bound) is retried, 10 times 1 s apart by default.
+//     socket not yet bound) is retried, 10 times 1 s apart by default,
+//     except test_connection (Child.TestConnection): Envoy's "allow
+//     failure", where the first refusal is final.
+//   - A parent forwards UDP packets it cannot route (QUIC) from udp_parent
+//     to the child's udp_child (Parent.ForwardUDPPacket,
+//     forwarded_udp_packet); the child delivers them by local address and
+//     worker index (Child.ServeForwardedUDP, UDPListeners).
 //
 // Abstract addresses. Envoy builds a sockaddr_un, zeroes it, copies the name
 // (with '@' turned into the leading NUL) and passes sizeof(sockaddr_un) as the
@@ -33,17 +42,24 @@
 // talks to Envoy and to itself; TestEnvoyPaddedAbstractAddress checks it with
 // a socket bound the way Envoy binds. Filesystem names end at the first NUL
 // whatever the length, so they need nothing; they are created with
-// Config.SocketMode (default 0600; set on the socket before bind(2) as Envoy
-// does, so the node is never more open than that, then chmod'ed exactly),
-// and a stale socket file is replaced, as Envoy does.
+// Config.SocketMode (default 0600) set on the socket before bind(2) and
+// nothing after, as Envoy does, so the file is the mode less the umask
+// (0660 under umask 022 gives 0640), and a stale socket file is replaced,
+// as Envoy does.
 //
 // Hardening beyond Envoy: every datagram's sender credentials
 // (SCM_CREDENTIALS, SO_PASSCRED) pass Config.Peer (default: same uid or root)
-// or the datagram is logged and dropped, never answered; messages are
+// or the datagram is dropped, never answered, and logged at a bounded rate
+// (the first, then one summary per 10 s with the count); messages are
 // bounded by Config.MaxMessageSize and buffers grow only as bytes arrive;
 // malformed input is logged and dropped, stray fds are closed; every wait of
 // a Child is bounded by its context or Config.Timeout, where Envoy's child
 // blocks forever on a dead parent.
+//
+// docs/envoy-fidelity.md lists each of these facts with the Envoy file and
+// commit it was read in, the test that shows ours, and where we differ on
+// purpose. The sockets are Linux only: elsewhere ListenParent and DialChild
+// return ErrUnsupported, while the wire format builds.
 //
 // Usage, in the parent (epoch N-1):
 //
@@ -57,9 +73,9 @@
 //	c, err := uds.DialChild(uds.Config{Epoch: n})
 //	f, err := c.PassListenSocket(ctx, "tcp://127.0.0.1:8080", 0) // nil, nil: bind your own
 //
-// Store keeps stats with Envoy's hot-restart semantics (see Store). For many
-// stats, hand them over Store to Store: ParentHandler{StatsTo: store.ExportTo}
-// in the parent and c.StatsInto(ctx, store) in the child encode and decode
-// the reply directly, with no maps in between (the map-based Stats,
-// Child.Stats, Export and Import remain, with the same bytes on the wire).
+// Store keeps stats with Envoy's hot-restart semantics (see Store). The
+// parent answers with ParentHandler{StatsTo: store.ExportTo} and the child
+// pulls with c.StatsInto(ctx, store): the reply is encoded and decoded
+// straight from and into the stores, with no maps in between (a reply with
+// Envoy's dynamic stat-name spans goes through the generic decoder).
 package uds

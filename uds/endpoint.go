@@ -22,6 +22,7 @@ type endpoint struct {
 	wbuf       []byte // reused wire buffer
 	dec        *Decoder
 	msg        hotrestartpb.HotRestartMessage
+	drops      dropLog // rate-limits warnings about dropped input
 }
 
 func newEndpoint(cfg Config, name string) (*endpoint, error) {
@@ -30,12 +31,13 @@ func newEndpoint(cfg Config, name string) (*endpoint, error) {
 		return nil, err
 	}
 	return &endpoint{
-		conn: conn,
-		file: file,
-		peer: cfg.Peer,
-		log:  cfg.Logger,
-		rbuf: make([]byte, MaxDatagram),
-		dec:  NewDecoder(cfg.MaxMessageSize),
+		conn:  conn,
+		file:  file,
+		peer:  cfg.Peer,
+		log:   cfg.Logger,
+		rbuf:  make([]byte, MaxDatagram),
+		dec:   NewDecoder(cfg.MaxMessageSize),
+		drops: dropLog{interval: dropLogInterval},
 	}, nil
 }
 

@@ -1,3 +1,5 @@
+//go:build linux
+
 package uds
 
 import (
@@ -42,7 +44,7 @@ func TestEnvoyPaddedAbstractAddress(t *testing.T) {
 	}
 	path := testPath()
 	p, err := ListenParent(testConfig(t, path, 0), ParentHandler{
-		Stats: func() Stats { return Stats{MemoryAllocated: 99} },
+		StatsTo: statsTo(func() Stats { return Stats{MemoryAllocated: 99} }),
 	})
 	if err != nil {
 		t.Fatal(err)

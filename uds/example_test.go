@@ -1,3 +1,5 @@
+//go:build linux
+
 package uds_test
 
 import (
@@ -27,7 +29,7 @@ func Example() {
 	stats.Counter("http.requests").Add(41)
 	p, err := uds.ListenParent(uds.Config{SocketPath: path, Epoch: 0}, uds.ParentHandler{
 		Listeners: reg,
-		Stats:     func() uds.Stats { return stats.Export(0, 0) },
+		StatsTo:   stats.ExportTo,
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -51,9 +53,11 @@ func Example() {
 	ln2, _ := net.FileListener(f)
 	f.Close()
 	defer ln2.Close()
-	st, _ := c.Stats(ctx)
 	mine := uds.NewStore()
-	mine.Import(st)
+	if _, err := c.StatsInto(ctx, mine); err != nil {
+		fmt.Println("stats:", err)
+		return
+	}
 	mine.Counter("http.requests").Inc()
 
 	fmt.Println("same address:", ln2.Addr().String() == ln.Addr().String())

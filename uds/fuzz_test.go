@@ -1,3 +1,5 @@
+//go:build linux
+
 package uds
 
 import (
@@ -14,10 +16,13 @@ func seedRequests() []*pbMsg {
 	}
 	return []*pbMsg{
 		req(&pbRequest{Request: &pbRequest_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Request_PassListenSocket{Address: "tcp://127.0.0.1:80", WorkerIndex: 1}}}),
+		req(&pbRequest{Request: &pbRequest_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Request_PassListenSocket{Address: "tcp://127.0.0.1:80", WorkerIndex: 1, NetworkNamespace: "/var/run/netns/blue"}}}),
 		req(&pbRequest{Request: &pbRequest_ShutdownAdmin{ShutdownAdmin: &hotrestartpb.HotRestartMessage_Request_ShutdownAdmin{}}}),
 		req(&pbRequest{Request: &pbRequest_Stats{Stats: &hotrestartpb.HotRestartMessage_Request_Stats{}}}),
 		req(&pbRequest{Request: &pbRequest_DrainListeners{DrainListeners: &hotrestartpb.HotRestartMessage_Request_DrainListeners{}}}),
 		req(&pbRequest{Request: &pbRequest_Terminate{Terminate: &hotrestartpb.HotRestartMessage_Request_Terminate{}}}),
+		req(&pbRequest{Request: &pbRequest_ForwardedUdpPacket{ForwardedUdpPacket: &hotrestartpb.HotRestartMessage_Request_ForwardedUdpPacket{
+			LocalAddr: "udp://127.0.0.1:443", PeerAddr: "udp://[::1]:5555", ReceiveTimeEpochMicroseconds: 1, Payload: []byte("quic"), WorkerIndex: 2}}}),
 		req(&pbRequest{Request: &hotrestartpb.HotRestartMessage_Request_TestConnection_{TestConnection: &hotrestartpb.HotRestartMessage_Request_TestConnection{}}}),
 		notRecognized(),
 	}
@@ -50,9 +55,23 @@ func FuzzDispatch(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	defer p.ep.close()
+	defer p.closeSockets()
+	// The child's udp forwarding socket decodes the same datagrams.
+	c, err := DialChild(Config{SocketPath: testPath(), Epoch: 1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer c.Close()
 	f.Fuzz(func(t *testing.T, in []byte) {
 		p.ep.dec.Reset()
+		c.udp.dec.Reset()
+		for rest := in; len(rest) >= 2; {
+			n := min(int(rest[0])<<8|int(rest[1]), len(rest)-2)
+			if pkt, ok := c.udp.decodeForwarded(rest[2 : 2+n]); ok && len(pkt.Payload) > len(in) {
+				t.Fatalf("forwarded payload of %d bytes from %d input bytes", len(pkt.Payload), len(in))
+			}
+			rest = rest[2+n:]
+		}
 		for len(in) >= 2 {
 			n := min(int(in[0])<<8|int(in[1]), len(in)-2)
 			dg := in[2 : 2+n]

@@ -21,14 +21,6 @@ type (
 	pbMsg_Reply = hotrestartpb.HotRestartMessage_Reply_
 )
 
-// Stats is what travels in a stats reply.
-type Stats struct {
-	MemoryAllocated uint64
-	NumConnections  uint64
-	CounterDeltas   map[string]uint64
-	Gauges          map[string]uint64
-}
-
 // ShutdownAdminReply is the parent's answer to a shutdown-admin request.
 type ShutdownAdminReply struct {
 	OriginalStartTimeUnixSeconds uint64
@@ -38,16 +30,15 @@ type ShutdownAdminReply struct {
 // ParentHandler holds the callbacks a Parent runs for its child's requests,
 // one at a time on the Parent's goroutine. Nil callbacks: PassListenSocket
 // falls back to Listeners (if set), else the reply carries fd -1; the others
-// are no-ops or zero replies. StatsTo, when set, is used instead of Stats: it
-// writes the reply directly (for example with Store.ExportTo), which for
-// many stats is several times faster than building maps. The Parent does not close files returned by
-// PassListenSocket. A callback must not call Parent.Close (Close waits for
-// the goroutine running the callback); start a goroutine for that.
+// are no-ops or zero replies. StatsTo writes the stats reply directly, one
+// stat at a time (Store.ExportTo does it for a Store). The Parent does not
+// close files returned by PassListenSocket. A callback must not call
+// Parent.Close (Close waits for the goroutine running the callback); start a
+// goroutine for that.
 type ParentHandler struct {
 	Listeners        *Listeners
-	PassListenSocket func(address string, worker uint32) (*os.File, bool)
+	PassListenSocket func(ListenSocket) (*os.File, bool)
 	ShutdownAdmin    func() ShutdownAdminReply
-	Stats            func() Stats
 	StatsTo          func(e *StatsEncoder)
 	DrainListeners   func()
 	Terminate        func()
@@ -65,14 +56,37 @@ type Parent struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
+
+	// The udp_parent twin: forwarded UDP packets go from it to the child's
+	// udp_child socket.
+	udp          *endpoint
+	udpChildAddr *net.UnixAddr
+	udpMu        sync.Mutex // serializes ForwardUDPPacket
+	udpBuf       []byte
 }
 
-// ListenParent binds parent_<epoch%3> and serves the child of epoch+1 on a
+// ListenParent binds parent_<epoch%3> and its twin udp_parent_<epoch%3>,
+// as every Envoy process does, and serves the child of epoch+1 on a
 // goroutine of its own until Close.
 func ListenParent(cfg Config, h ParentHandler) (*Parent, error) {
+	p, err := newIdleParent(cfg, h)
+	if err != nil {
+		return nil, err
+	}
+	go p.serve()
+	return p, nil
+}
+
+// newIdleParent is ListenParent without the serving goroutine, for tests
+// that drive handleDatagram themselves. Close it with closeSockets.
+func newIdleParent(cfg Config, h ParentHandler) (*Parent, error) {
 	cfg = cfg.withDefaults()
 	name := SocketName(cfg.SocketPath, RoleParent, cfg.BaseID, cfg.Epoch)
 	childAddr, err := sockAddr(SocketName(cfg.SocketPath, RoleChild, cfg.BaseID, cfg.Epoch+1))
+	if err != nil {
+		return nil, err
+	}
+	udpChildAddr, err := sockAddr(SocketName(cfg.SocketPath, RoleUDPChild, cfg.BaseID, cfg.Epoch+1))
 	if err != nil {
 		return nil, err
 	}
@@ -80,33 +94,28 @@ func ListenParent(cfg Config, h ParentHandler) (*Parent, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Parent{cfg: cfg, h: h, ep: ep, childAddr: childAddr, done: make(chan struct{})}
-	p.ep.log = cfg.Logger.With(zap.String("socket", name))
-	p.ep.expectFrom = printable(childAddr.Name)
-	go p.serve()
-	return p, nil
-}
-
-// newIdleParent is ListenParent without the serving goroutine, for tests
-// that drive handleDatagram themselves. Close it with ep.close.
-func newIdleParent(cfg Config, h ParentHandler) (*Parent, error) {
-	cfg = cfg.withDefaults()
-	childAddr, err := sockAddr(SocketName(cfg.SocketPath, RoleChild, cfg.BaseID, cfg.Epoch+1))
+	udpName := SocketName(cfg.SocketPath, RoleUDPParent, cfg.BaseID, cfg.Epoch)
+	udp, err := newEndpoint(cfg, udpName)
 	if err != nil {
+		ep.close()
 		return nil, err
 	}
-	ep, err := newEndpoint(cfg, SocketName(cfg.SocketPath, RoleParent, cfg.BaseID, cfg.Epoch))
-	if err != nil {
-		return nil, err
-	}
-	return &Parent{cfg: cfg, h: h, ep: ep, childAddr: childAddr, done: make(chan struct{})}, nil
+	ep.log = cfg.Logger.With(zap.String("socket", name))
+	ep.expectFrom = printable(childAddr.Name)
+	udp.log = cfg.Logger.With(zap.String("socket", udpName))
+	return &Parent{cfg: cfg, h: h, ep: ep, childAddr: childAddr, udp: udp, udpChildAddr: udpChildAddr, done: make(chan struct{})}, nil
 }
 
-// Close stops serving, closes the socket (removing a filesystem socket) and
+// closeSockets closes both sockets (removing filesystem sockets).
+func (p *Parent) closeSockets() error {
+	return errors.Join(p.ep.close(), p.udp.close())
+}
+
+// Close stops serving, closes the sockets (removing filesystem sockets) and
 // blocks until the Parent's goroutine is gone. Idempotent.
 func (p *Parent) Close() error {
 	p.closeOnce.Do(func() {
-		p.closeErr = p.ep.close()
+		p.closeErr = p.closeSockets()
 		<-p.done
 	})
 	return p.closeErr
@@ -114,6 +123,7 @@ func (p *Parent) Close() error {
 
 func (p *Parent) serve() {
 	defer close(p.done)
+	defer p.ep.flushDrops()
 	for {
 		// One fd of room so that a stray fd is received and closed rather
 		// than truncating the control data.
@@ -134,11 +144,11 @@ func (p *Parent) serve() {
 func (p *Parent) handleDatagram(data []byte, fds []int) {
 	if len(fds) > 0 {
 		fdpass.CloseAll(fds)
-		p.ep.log.Warn("closed fds that came with a request (requests carry none)", zap.Int("fds", len(fds)))
+		p.ep.warnDrop("closed fds that came with a request (requests carry none)", zap.Int("fds", len(fds)))
 	}
 	raw, ok, err := p.ep.dec.Feed(data)
 	if err != nil {
-		p.ep.log.Warn("dropped a bad hot-restart frame", zap.Error(err))
+		p.ep.warnDrop("dropped a bad hot-restart frame", zap.Error(err))
 	}
 	if !ok {
 		return
@@ -148,7 +158,7 @@ func (p *Parent) handleDatagram(data []byte, fds []int) {
 		return
 	}
 	if err := p.send(reply, wire, f); err != nil {
-		p.ep.log.Warn("could not reply to the child", zap.Error(err))
+		p.ep.warnDrop("could not reply to the child", zap.Error(err))
 	}
 }
 
@@ -159,36 +169,18 @@ func (p *Parent) dispatch(raw []byte) (*pbMsg, []byte, *os.File) {
 	msg := &p.ep.msg
 	proto.Reset(msg)
 	if err := proto.Unmarshal(raw, msg); err != nil {
-		p.ep.log.Warn("dropped an undecodable HotRestartMessage", zap.Int("bytes", len(raw)), zap.Error(err))
+		p.ep.warnDrop("dropped an undecodable HotRestartMessage", zap.Int("bytes", len(raw)), zap.Error(err))
 		return nil, nil, nil
 	}
 	req := msg.GetRequest()
 	if req == nil {
-		p.ep.log.Warn("child sent something other than a request; answering didnt_recognize_your_last_message")
+		p.ep.warnDrop("child sent something other than a request; answering didnt_recognize_your_last_message")
 		return notRecognized(), nil, nil
 	}
 	switch r := req.Request.(type) {
 	case *pbRequest_PassListenSocket:
-		addr, worker := r.PassListenSocket.GetAddress(), r.PassListenSocket.GetWorkerIndex()
-		var f *os.File
-		var ok bool
-		switch {
-		case p.h.PassListenSocket != nil:
-			f, ok = p.h.PassListenSocket(addr, worker)
-		case p.h.Listeners != nil:
-			f, ok = p.h.Listeners.Lookup(addr, worker)
-		}
-		fd := int32(-1)
-		if ok && f != nil {
-			fd = int32(rawFD(f))
-		}
-		if fd < 0 {
-			f = nil
-		}
-		p.ep.log.Debug("pass_listen_socket", zap.String("address", addr), zap.Uint32("worker", worker), zap.Int32("fd", fd))
-		return &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Reply_{Reply: &pbReply{
-			Reply: &pbReply_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Reply_PassListenSocket{Fd: fd}},
-		}}}, nil, f
+		reply, f := p.passListenSocket(r.PassListenSocket)
+		return reply, nil, f
 	case *pbRequest_ShutdownAdmin:
 		var sa ShutdownAdminReply
 		if p.h.ShutdownAdmin != nil {
@@ -201,24 +193,17 @@ func (p *Parent) dispatch(raw []byte) (*pbMsg, []byte, *os.File) {
 			}},
 		}}}, nil, nil
 	case *pbRequest_Stats:
-		// The buffer is kept for the next pull (a child pulls every stats
-		// flush), sized from the last reply with some room to grow: a big
-		// reply then costs no allocation, and no garbage collection.
-		e := &p.enc
-		e.reset(p.statsBuf, p.lastStats+p.lastStats/8)
-		if p.h.StatsTo != nil {
-			p.h.StatsTo(e)
-		} else if p.h.Stats != nil {
-			e.add(p.h.Stats())
-		}
-		wire := e.finish()
-		p.statsBuf, p.lastStats = e.b[:0], len(wire)
-		return nil, wire, nil
+		return nil, p.statsReply(), nil
 	case *pbRequest_DrainListeners:
 		if p.h.DrainListeners != nil {
 			p.h.DrainListeners()
 		}
 		return nil, nil, nil // Envoy does not answer drain
+	case *pbRequest_TestConnection:
+		// Envoy's parent sends nothing for it, and Envoy's child reads no
+		// reply: an answer would be taken for the reply to its next request.
+		p.ep.log.Debug("test_connection from the child")
+		return nil, nil, nil
 	case *pbRequest_Terminate:
 		p.ep.log.Info("child asked us to terminate")
 		if p.h.Terminate != nil {
@@ -226,9 +211,55 @@ func (p *Parent) dispatch(raw []byte) (*pbMsg, []byte, *os.File) {
 		}
 		return nil, nil, nil // Envoy does not answer terminate
 	default:
-		p.ep.log.Warn("child sent an unfamiliar request; answering didnt_recognize_your_last_message")
+		p.ep.warnDrop("child sent an unfamiliar request; answering didnt_recognize_your_last_message")
 		return notRecognized(), nil, nil
 	}
+}
+
+// passListenSocket answers a pass_listen_socket request: the reply, and the
+// file whose fd travels with it (nil for fd -1).
+func (p *Parent) passListenSocket(r *hotrestartpb.HotRestartMessage_Request_PassListenSocket) (*pbMsg, *os.File) {
+	k := ListenSocket{
+		Address:          r.GetAddress(),
+		NetworkNamespace: r.GetNetworkNamespace(),
+		Worker:           r.GetWorkerIndex(),
+	}
+	var f *os.File
+	var ok bool
+	switch {
+	case p.h.PassListenSocket != nil:
+		f, ok = p.h.PassListenSocket(k)
+	case p.h.Listeners != nil:
+		f, ok = p.h.Listeners.LookupSocket(k)
+	}
+	fd := int32(-1)
+	if ok && f != nil {
+		fd = int32(rawFD(f))
+	}
+	if fd < 0 {
+		f = nil
+	}
+	p.ep.log.Debug("pass_listen_socket", zap.String("address", k.Address), zap.String("network_namespace", k.NetworkNamespace),
+		zap.Uint32("worker", k.Worker), zap.Int32("fd", fd))
+	return &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Reply_{Reply: &pbReply{
+		Reply: &pbReply_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Reply_PassListenSocket{Fd: fd}},
+	}}}, f
+}
+
+// statsReply answers a stats request in wire form (framed, in p.statsBuf's
+// storage).
+func (p *Parent) statsReply() []byte {
+	// The buffer is kept for the next pull (a child pulls every stats
+	// flush), sized from the last reply with some room to grow: a big
+	// reply then costs no allocation, and no garbage collection.
+	e := &p.enc
+	e.reset(p.statsBuf, p.lastStats+p.lastStats/8)
+	if p.h.StatsTo != nil {
+		p.h.StatsTo(e)
+	}
+	wire := e.finish()
+	p.statsBuf, p.lastStats = e.b[:0], len(wire)
+	return wire
 }
 
 type (
@@ -237,6 +268,7 @@ type (
 	pbRequest_Stats            = hotrestartpb.HotRestartMessage_Request_Stats_
 	pbRequest_DrainListeners   = hotrestartpb.HotRestartMessage_Request_DrainListeners_
 	pbRequest_Terminate        = hotrestartpb.HotRestartMessage_Request_Terminate_
+	pbRequest_TestConnection   = hotrestartpb.HotRestartMessage_Request_TestConnection_
 	pbReply_PassListenSocket   = hotrestartpb.HotRestartMessage_Reply_PassListenSocket_
 	pbReply_ShutdownAdmin      = hotrestartpb.HotRestartMessage_Reply_ShutdownAdmin_
 	pbReply_Stats              = hotrestartpb.HotRestartMessage_Reply_Stats_
@@ -290,13 +322,4 @@ func rawFD(f *os.File) int {
 		return -1
 	}
 	return fd
-}
-
-func statsPB(st Stats) *hotrestartpb.HotRestartMessage_Reply_Stats {
-	return &hotrestartpb.HotRestartMessage_Reply_Stats{
-		MemoryAllocated: st.MemoryAllocated,
-		NumConnections:  st.NumConnections,
-		CounterDeltas:   st.CounterDeltas,
-		Gauges:          st.Gauges,
-	}
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package uds
 
 import (
@@ -27,8 +29,8 @@ func TestProtocDecodesOurBytes(t *testing.T) {
 		want []string
 	}{
 		{"pass request", &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Request_{Request: &pbRequest{
-			Request: &pbRequest_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Request_PassListenSocket{Address: "tcp://[::1]:80", WorkerIndex: 3}},
-		}}}, []string{"request {", "pass_listen_socket {", `address: "tcp://[::1]:80"`, "worker_index: 3"}},
+			Request: &pbRequest_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Request_PassListenSocket{Address: "tcp://[::1]:80", WorkerIndex: 3, NetworkNamespace: "/var/run/netns/blue"}},
+		}}}, []string{"request {", "pass_listen_socket {", `address: "tcp://[::1]:80"`, "worker_index: 3", `network_namespace: "/var/run/netns/blue"`}},
 		{"pass reply", &pbMsg{Requestreply: &hotrestartpb.HotRestartMessage_Reply_{Reply: &pbReply{
 			Reply: &pbReply_PassListenSocket{PassListenSocket: &hotrestartpb.HotRestartMessage_Reply_PassListenSocket{Fd: -1}},
 		}}}, []string{"reply {", "pass_listen_socket {", "fd: -1"}},

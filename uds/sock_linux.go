@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"syscall"
-	"time"
 
 	"github.com/hotrestart/restarter/fdpass"
 	"github.com/hotrestart/restarter/internal/osutil"
@@ -14,10 +13,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// bind creates the datagram socket name (see sockAddr), applies the socket
-// mode to filesystem sockets and turns on SO_PASSCRED so that every datagram
-// carries its sender's credentials. It returns the file to remove on close
-// ("" for abstract names).
+// bind creates the datagram socket name (see sockAddr), with the socket
+// mode applied as Envoy applies it (see bindUnixgram), and turns on
+// SO_PASSCRED so that every datagram carries its sender's credentials. It
+// returns the file to remove on close ("" for abstract names).
 func bind(name string, mode os.FileMode) (*net.UnixConn, string, error) {
 	addr, err := sockAddr(name)
 	if err != nil {
@@ -49,13 +48,6 @@ func bind(name string, mode os.FileMode) (*net.UnixConn, string, error) {
 			return nil, "", fmt.Errorf("bind %s: %w (%s: choose another --base-id or --socket-path)", name, err, who)
 		}
 		return nil, "", fmt.Errorf("bind %s: %w", name, err)
-	}
-	if file != "" {
-		if err := os.Chmod(file, mode.Perm()); err != nil {
-			conn.Close()
-			os.Remove(file)
-			return nil, "", fmt.Errorf("chmod socket %s to %#o: %w", file, mode.Perm(), err)
-		}
 	}
 	if err := fdpass.PassCred(conn); err != nil {
 		conn.Close()
@@ -93,28 +85,6 @@ func sendFrames(conn *net.UnixConn, addr *net.UnixAddr, wire []byte, fd int, ret
 	return nil
 }
 
-// printable shows an address without its NUL padding.
-func printable(name string) string {
-	for i := 1; i < len(name); i++ {
-		if name[i] == 0 {
-			return name[:i]
-		}
-	}
-	return name
-}
-
-// noParent reports whether err means nobody is bound to the address yet.
-func noParent(err error) bool {
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
-}
-
-// datagram is one received datagram that passed the peer policy.
-type datagram struct {
-	data []byte
-	fds  []int
-	from string // sender address, "" if unbound
-}
-
 // readDatagram reads datagrams until one from an accepted peer arrives.
 // Refused or malformed datagrams are logged and dropped (their fds closed).
 // It returns an error only for a socket failure (closed, deadline).
@@ -123,19 +93,19 @@ func (e *endpoint) readDatagram(maxFDs int) (datagram, error) {
 		m, err := fdpass.RecvMsg(e.conn, e.rbuf, maxFDs)
 		if err != nil {
 			if errors.Is(err, fdpass.ErrTruncated) {
-				e.log.Warn("dropped a malformed hot-restart datagram", errField(err))
+				e.warnDrop("dropped a malformed hot-restart datagram", errField(err))
 				continue
 			}
 			return datagram{}, err
 		}
 		if m.Cred == nil {
 			fdpass.CloseAll(m.FDs)
-			e.log.Warn("dropped a datagram without sender credentials")
+			e.warnDrop("dropped a datagram without sender credentials")
 			continue
 		}
 		if err := e.peer(*m.Cred); err != nil {
 			fdpass.CloseAll(m.FDs)
-			e.log.Warn("refused a hot-restart datagram", errField(err))
+			e.warnDrop("refused a hot-restart datagram", errField(err))
 			continue
 		}
 		from := ""
@@ -144,20 +114,19 @@ func (e *endpoint) readDatagram(maxFDs int) (datagram, error) {
 		}
 		if e.expectFrom != "" && from != e.expectFrom {
 			fdpass.CloseAll(m.FDs)
-			e.log.Warn("dropped a datagram from an unexpected socket", zap.String("from", from), zap.String("want", e.expectFrom))
+			e.warnDrop("dropped a datagram from an unexpected socket", zap.String("from", from), zap.String("want", e.expectFrom))
 			continue
 		}
 		return datagram{data: e.rbuf[:m.N], fds: m.FDs, from: from}, nil
 	}
 }
 
-// setDeadline applies t (zero: none) to both directions.
-func (e *endpoint) setDeadline(t time.Time) { e.conn.SetDeadline(t) }
-
-// bindUnixgram creates and binds a datagram socket. Like Envoy it sets the
-// socket's mode before bind(2): Linux creates the filesystem node with the
-// socket inode's mode (less the umask), so the node is never more open than
-// mode, even for an instant. The caller chmods afterwards for the exact mode.
+// bindUnixgram creates and binds a datagram socket. Like Envoy
+// (createDomainSocketAddress in hot_restarting_base.cc) it fchmods the
+// socket to mode before bind(2) and does nothing after: Linux creates the
+// filesystem node with the socket inode's mode less the umask, so the file
+// ends up mode &^ umask (0660 under umask 022 gives 0640), never more open
+// than that, not even for an instant.
 func bindUnixgram(addr *net.UnixAddr, mode os.FileMode) (*net.UnixConn, error) {
 	f, err := osutil.BindUnix(unix.SOCK_DGRAM, addr.Name, mode)
 	if err != nil {

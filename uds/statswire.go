@@ -89,29 +89,6 @@ func (e *StatsEncoder) finish() []byte {
 	return b[off:]
 }
 
-// appendStatsMessage returns the framed wire form of a stats reply, built in
-// buf's storage when it is large enough.
-func appendStatsMessage(buf []byte, st Stats) []byte {
-	var e StatsEncoder
-	e.reset(buf, 0)
-	e.add(st)
-	return e.finish()
-}
-
-// add writes st's fields and entries.
-func (e *StatsEncoder) add(st Stats) {
-	if need := len(e.b) + 24 + 50*(len(st.CounterDeltas)+len(st.Gauges)); cap(e.b) < need {
-		e.b = append(make([]byte, 0, need), e.b...)
-	}
-	e.mem, e.conns = st.MemoryAllocated, st.NumConnections
-	for k, v := range st.CounterDeltas {
-		e.Counter(k, v)
-	}
-	for k, v := range st.Gauges {
-		e.Gauge(k, v)
-	}
-}
-
 var errNotStats = errors.New("not a plain stats reply")
 
 // only returns the single field number of b's top level, with its bytes, or
@@ -219,42 +196,6 @@ func scanStats(b []byte, fn func(start, end int, v uint64, gauge bool)) (statsHe
 		}
 	}
 	return h, nil
-}
-
-// decodeStatsMessage decodes a HotRestartMessage that is exactly a stats
-// reply. errNotStats means it is something else; other errors mean bad bytes.
-//
-// It validates and counts first, so each map is allocated once at its size,
-// and it converts the whole message to one string whose substrings are the
-// names: one allocation instead of one per stat. The maps' keys keep that
-// string alive (about 20% more than the names themselves).
-func decodeStatsMessage(raw []byte) (Stats, error) {
-	b, err := statsBody(raw)
-	if err != nil {
-		return Stats{}, err
-	}
-	h, err := scanStats(b, nil)
-	if err != nil {
-		return Stats{}, err
-	}
-	st := Stats{
-		MemoryAllocated: h.mem,
-		NumConnections:  h.conns,
-		CounterDeltas:   make(map[string]uint64, h.counters),
-		Gauges:          make(map[string]uint64, h.gauges),
-	}
-	if h.counters+h.gauges == 0 {
-		return st, nil
-	}
-	names := string(b)
-	scanStats(b, func(start, end int, v uint64, gauge bool) {
-		if gauge {
-			st.Gauges[names[start:end]] = v
-		} else {
-			st.CounterDeltas[names[start:end]] = v
-		}
-	})
-	return st, nil
 }
 
 // decodeMapEntry returns the key of a map<string, uint64> entry as offsets

@@ -21,14 +21,14 @@ const (
 )
 
 // Store is a stats store with Envoy's hot-restart semantics: counters travel
-// as deltas since the last Export and are added on Import; gauges travel as
-// full values and are kept as a parent part that Import replaces and
+// as deltas since the last ExportTo and are added on import (Child.StatsInto); gauges travel as
+// full values and are kept as a parent part that an import replaces and
 // ParentTerminated drops (except GaugeRetain). Safe for concurrent use.
 type Store struct {
 	mu       sync.RWMutex
 	counters map[string]*Counter
 	gauges   map[string]*Gauge
-	// The same stats in creation order: Export walks them in memory order
+	// The same stats in creation order: ExportTo walks them in memory order
 	// rather than in a map's random order, and an import whose names come
 	// in the order this store made them (a parent built from the same
 	// config) finds them here without touching the maps.
@@ -39,9 +39,23 @@ type Store struct {
 // Counter is a monotonic counter.
 type Counter struct {
 	v        atomic.Uint64 // own increments plus imported deltas
-	exported uint64        // value at the last Export, under Store.mu
-	name     string
-	idx      int // in Store.counterList
+	exported uint64        // value at the last ExportTo, under Store.mu
+	statKey                // in Store.counterList
+}
+
+// statKey is what Counter and Gauge share: their name and their place in
+// the Store's creation-order list.
+type statKey struct {
+	name string
+	idx  int
+}
+
+func (k *statKey) key() *statKey { return k }
+
+// stat is *Counter or *Gauge, for the code both kinds share.
+type stat[T any] interface {
+	*T
+	key() *statKey
 }
 
 // Inc adds one.
@@ -56,11 +70,10 @@ func (c *Counter) Value() uint64 { return c.v.Load() }
 // Gauge is a value that goes up and down, plus a parent part.
 type Gauge struct {
 	mode       atomic.Int32 // GaugeImport
-	fromImport bool         // created by Import, mode not chosen yet; under Store.mu
+	fromImport bool         // created by an import, mode not chosen yet; under Store.mu
 	own        atomic.Int64
 	parent     atomic.Uint64
-	name       string
-	idx        int // in Store.gaugeList
+	statKey    // in Store.gaugeList
 }
 
 // Set sets the gauge's own part to v.
@@ -104,21 +117,23 @@ func (s *Store) Counter(name string) *Counter {
 
 // addCounter and addGauge register a new stat; under s.mu.
 func (s *Store) addCounter(c *Counter, name string) *Counter {
-	c.name, c.idx = name, len(s.counterList)
-	s.counters[name] = c
-	s.counterList = append(s.counterList, c)
-	return c
+	return addStat(&s.counterList, s.counters, c, name)
 }
 
 func (s *Store) addGauge(g *Gauge, name string) *Gauge {
-	g.name, g.idx = name, len(s.gaugeList)
-	s.gauges[name] = g
-	s.gaugeList = append(s.gaugeList, g)
-	return g
+	return addStat(&s.gaugeList, s.gauges, g, name)
+}
+
+func addStat[T any, P stat[T]](list *[]P, m map[string]P, p P, name string) P {
+	k := p.key()
+	k.name, k.idx = name, len(*list)
+	m[name] = p
+	*list = append(*list, p)
+	return p
 }
 
 // Gauge returns the gauge called name, creating it with mode. A gauge that
-// already exists keeps its mode unless it was created by Import (then it
+// already exists keeps its mode unless an import created it (then it
 // takes mode; a switch to GaugeNeverImport drops the parent part).
 func (s *Store) Gauge(name string, mode GaugeImport) *Gauge {
 	s.mu.Lock()
@@ -138,36 +153,11 @@ func (s *Store) Gauge(name string, mode GaugeImport) *Gauge {
 	return g
 }
 
-// Export is the parent side of a stats pull: each counter's growth since the
-// previous Export (zero deltas omitted, like Envoy), and every gauge that is
-// not GaugeNeverImport at its full value.
-func (s *Store) Export(memAllocated, numConns uint64) Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := Stats{
-		MemoryAllocated: memAllocated,
-		NumConnections:  numConns,
-		CounterDeltas:   make(map[string]uint64),
-		Gauges:          make(map[string]uint64, len(s.gauges)),
-	}
-	for _, c := range s.counterList {
-		v := c.v.Load()
-		if d := v - c.exported; d > 0 {
-			st.CounterDeltas[c.name] = d
-		}
-		c.exported = v
-	}
-	for _, g := range s.gaugeList {
-		if g.Mode() != GaugeNeverImport {
-			st.Gauges[g.name] = g.Value()
-		}
-	}
-	return st
-}
-
-// ExportTo is Export written straight into a stats reply being encoded (see
-// ParentHandler.StatsTo), without building maps: counters first, then
-// gauges, each in creation order.
+// ExportTo is the parent side of a stats pull, written straight into the
+// reply being encoded (see ParentHandler.StatsTo): each counter's growth
+// since the previous export (zero deltas omitted, like Envoy), then every
+// gauge that is not GaugeNeverImport at its full value, each in creation
+// order.
 func (s *Store) ExportTo(e *StatsEncoder) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -185,13 +175,15 @@ func (s *Store) ExportTo(e *StatsEncoder) {
 	}
 }
 
-// Import is the child side: counter deltas are added, each imported gauge's
-// parent part is replaced by the parent's value. Unknown stats are created
-// (gauges as GaugeAccumulate); GaugeNeverImport gauges are skipped.
-func (s *Store) Import(st Stats) {
+// importMaps is the child side for a reply already decoded into maps (one
+// with Envoy's dynamic stat-name spans, which importWire leaves to the
+// generic decoder): counter deltas are added, each imported gauge's parent
+// part is replaced by the parent's value. Unknown stats are created (gauges
+// as GaugeAccumulate); GaugeNeverImport gauges are skipped.
+func (s *Store) importMaps(counterDeltas, gauges map[string]uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for name, d := range st.CounterDeltas {
+	for name, d := range counterDeltas {
 		c, ok := s.counters[name]
 		if !ok {
 			c = s.addCounter(&Counter{}, name)
@@ -200,7 +192,7 @@ func (s *Store) Import(st Stats) {
 		// Imported growth is not this process's own: it still goes to our
 		// own child at our next Export, as Envoy's latch does.
 	}
-	for name, v := range st.Gauges {
+	for name, v := range gauges {
 		g, ok := s.gauges[name]
 		if !ok {
 			g = s.addGauge(&Gauge{fromImport: true}, name)
@@ -239,7 +231,7 @@ func (s *Store) Snapshot() map[string]uint64 {
 	return out
 }
 
-// importWire is Import reading a validated Stats message b (h from
+// importWire is importMaps reading a validated Stats message b (h from
 // scanStats) directly: names are looked up with their bytes, new stats are
 // allocated in batches with their names packed into shared chunks, and when
 // the names come in this store's creation order (as from a parent built
@@ -257,95 +249,81 @@ func (s *Store) importWire(b []byte, h statsHeader) {
 	}
 	s.counterList = growCap(s.counterList, h.counters)
 	s.gaugeList = growCap(s.gaugeList, h.gauges)
-	var (
-		names  nameArena
-		cslab  []Counter
-		gslab  []Gauge
-		ci, gi int // where the next name is expected in the lists
-		left   = [2]int{h.counters, h.gauges}
-		// fresh: the store had none of that kind, so a name not found in
-		// order is new and is inserted without a lookup first; a name the
-		// message repeats shows as a map that did not grow, is undone, and
-		// ends fresh mode (so a hostile message costs one scan, no more).
-		fresh = [2]bool{len(s.counters) == 0, len(s.gauges) == 0}
-	)
+	var names nameArena
+	counters := importer[Counter, *Counter]{list: &s.counterList, m: s.counters, left: h.counters, names: &names, fresh: len(s.counters) == 0}
+	gauges := importer[Gauge, *Gauge]{list: &s.gaugeList, m: s.gauges, left: h.gauges, names: &names, fresh: len(s.gauges) == 0}
 	scanStats(b, func(start, end int, v uint64, gauge bool) {
-		name := b[start:end]
 		if !gauge {
-			left[0]--
-			var c *Counter
-			if ci < len(s.counterList) && s.counterList[ci].name == string(name) {
-				c = s.counterList[ci]
-			} else if fresh[0] || s.counters[string(name)] == nil {
-				if len(cslab) == 0 {
-					cslab = make([]Counter, min(left[0]+1, slabMax))
-				}
-				n := len(s.counters)
-				c = s.addCounter(&cslab[0], names.intern(name))
-				cslab = cslab[1:]
-				if len(s.counters) == n { // fresh, and the name repeats
-					c = s.undoCounter(c)
-					fresh[0] = false
-				}
-			} else {
-				c = s.counters[string(name)]
-			}
-			ci = c.idx + 1
+			c, _ := counters.find(b[start:end])
 			c.v.Add(v)
 			return
 		}
-		left[1]--
-		var g *Gauge
-		if gi < len(s.gaugeList) && s.gaugeList[gi].name == string(name) {
-			g = s.gaugeList[gi]
-		} else if fresh[1] || s.gauges[string(name)] == nil {
-			if len(gslab) == 0 {
-				gslab = make([]Gauge, min(left[1]+1, slabMax))
-			}
-			n := len(s.gauges)
-			g = s.addGauge(&gslab[0], names.intern(name))
+		g, created := gauges.find(b[start:end])
+		if created {
 			g.fromImport = true
-			gslab = gslab[1:]
-			if len(s.gauges) == n {
-				g = s.undoGauge(g)
-				fresh[1] = false
-			}
-		} else {
-			g = s.gauges[string(name)]
 		}
-		gi = g.idx + 1
 		if g.Mode() != GaugeNeverImport {
 			g.parent.Store(v)
 		}
 	})
 }
 
-// undoCounter takes back c, just added by importWire under a name that was
-// already there (and that c replaced in the map), and returns the first.
-func (s *Store) undoCounter(c *Counter) *Counter {
-	s.counterList = s.counterList[:len(s.counterList)-1]
-	for _, o := range s.counterList {
-		if o.name == c.name {
-			s.counters[o.name] = o
-			return o
-		}
-	}
-	s.counterList = append(s.counterList, c) // unreachable: the map held the name
-	s.counters[c.name] = c
-	return c
+// importer finds or creates, for importWire, the stats of one kind in the
+// order a message names them.
+type importer[T any, P stat[T]] struct {
+	list  *[]P
+	m     map[string]P
+	next  int // where the next name is expected in *list
+	left  int // entries of this kind still to come
+	slab  []T // stats allocated ahead, in batches
+	names *nameArena
+	// fresh: the store had none of this kind, so a name not found in order
+	// is new and is inserted without a lookup first; a name the message
+	// repeats shows as a map that did not grow, is undone, and ends fresh
+	// mode (so a hostile message costs one scan, no more).
+	fresh bool
 }
 
-func (s *Store) undoGauge(g *Gauge) *Gauge {
-	s.gaugeList = s.gaugeList[:len(s.gaugeList)-1]
-	for _, o := range s.gaugeList {
-		if o.name == g.name {
-			s.gauges[o.name] = o
+// find returns the stat called name and whether it was created.
+func (im *importer[T, P]) find(name []byte) (p P, created bool) {
+	im.left--
+	list := *im.list
+	switch {
+	case im.next < len(list) && list[im.next].key().name == string(name):
+		p = list[im.next]
+	case im.fresh || im.m[string(name)] == nil:
+		if len(im.slab) == 0 {
+			im.slab = make([]T, min(im.left+1, slabMax))
+		}
+		n := len(im.m)
+		p = addStat(im.list, im.m, P(&im.slab[0]), im.names.intern(name))
+		im.slab = im.slab[1:]
+		created = true
+		if len(im.m) == n { // fresh, and the name repeats
+			p, created = undoStat(im.list, im.m, p), false
+			im.fresh = false
+		}
+	default:
+		p = im.m[string(name)]
+	}
+	im.next = p.key().idx + 1
+	return p, created
+}
+
+// undoStat takes back p, just added under a name that was already there
+// (and that p replaced in the map), and returns the first.
+func undoStat[T any, P stat[T]](list *[]P, m map[string]P, p P) P {
+	*list = (*list)[:len(*list)-1]
+	name := p.key().name
+	for _, o := range *list {
+		if o.key().name == name {
+			m[name] = o
 			return o
 		}
 	}
-	s.gaugeList = append(s.gaugeList, g) // unreachable: the map held the name
-	s.gauges[g.name] = g
-	return g
+	*list = append(*list, p) // unreachable: the map held the name
+	m[name] = p
+	return p
 }
 
 // slabMax bounds how many stats importWire allocates at once, so that a

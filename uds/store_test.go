@@ -1,3 +1,5 @@
+//go:build linux
+
 package uds
 
 import (
@@ -117,7 +119,7 @@ func TestStoreOverTheWire(t *testing.T) {
 	ps, cs := NewStore(), NewStore()
 	ps.Counter("http.rq").Add(41)
 	ps.Gauge("server.hot_restart_generation", GaugeRetain).Add(1)
-	_, c, _ := startPair(t, ParentHandler{Stats: func() Stats { return ps.Export(0, 0) }})
+	_, c, _ := startPair(t, ParentHandler{StatsTo: statsTo(func() Stats { return ps.Export(0, 0) })})
 	st, err := c.Stats(context.Background())
 	if err != nil {
 		t.Fatal(err)

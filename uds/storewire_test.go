@@ -1,3 +1,5 @@
+//go:build linux
+
 package uds
 
 import (
@@ -154,7 +156,7 @@ func TestStatsIntoOverTheWire(t *testing.T) {
 	}
 
 	// StatsInto from a map-based parent.
-	_, c2, _ := startPair(t, ParentHandler{Stats: func() Stats { return ref }})
+	_, c2, _ := startPair(t, ParentHandler{StatsTo: statsTo(func() Stats { return ref })})
 	cs2 := NewStore()
 	if _, err := c2.StatsInto(ctx, cs2); err != nil {
 		t.Fatal(err)

@@ -1,3 +1,5 @@
+//go:build linux
+
 package uds
 
 import (
@@ -98,9 +100,9 @@ func TestRoundTrip(t *testing.T) {
 		ShutdownAdmin: func() ShutdownAdminReply {
 			return ShutdownAdminReply{OriginalStartTimeUnixSeconds: 1234, EnableReusePortDefault: true}
 		},
-		Stats: func() Stats {
+		StatsTo: statsTo(func() Stats {
 			return Stats{MemoryAllocated: 5, CounterDeltas: map[string]uint64{"c": 3}, Gauges: map[string]uint64{"g": 9}}
-		},
+		}),
 		DrainListeners: func() { drained.Add(1) },
 		Terminate:      func() { terminated.Add(1) },
 	})
@@ -153,6 +155,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestFilesystemSocketsAndMode(t *testing.T) {
+	setUmask(t, 0o022)
 	dir := t.TempDir()
 	path := dir + "/hr"
 	cfg := testConfig(t, path, 0)
@@ -206,7 +209,7 @@ func TestNoParent(t *testing.T) {
 func TestDeadParentBounded(t *testing.T) {
 	path := testPath()
 	block := make(chan struct{})
-	p, err := ListenParent(testConfig(t, path, 0), ParentHandler{Stats: func() Stats { <-block; return Stats{} }})
+	p, err := ListenParent(testConfig(t, path, 0), ParentHandler{StatsTo: statsTo(func() Stats { <-block; return Stats{} })})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,10 +251,12 @@ func TestUnknownRequestAnswered(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	// test_connection (7) is a request our Parent does not serve.
-	raw := rawSend(t, path, 1, []byte{0x0a, 0x02, 0x3a, 0x00}, true)
-	if string(raw) != string([]byte{0x18, 0x01}) {
-		t.Errorf("reply %x, want didnt_recognize_your_last_message (1801)", raw)
+	// A request with no known field set, and a reply sent to the parent.
+	for _, payload := range [][]byte{{0x0a, 0x00}, {0x12, 0x00}} {
+		raw := rawSend(t, path, 1, payload, true)
+		if string(raw) != string([]byte{0x18, 0x01}) {
+			t.Errorf("%x: reply %x, want didnt_recognize_your_last_message (1801)", payload, raw)
+		}
 	}
 }
 
@@ -410,7 +415,7 @@ func TestCrossProcess(t *testing.T) {
 	path := testPath()
 	p, err := ListenParent(testConfig(t, path, 0), ParentHandler{
 		Listeners: reg,
-		Stats:     func() Stats { return Stats{CounterDeltas: map[string]uint64{"requests": 77}} },
+		StatsTo:   statsTo(func() Stats { return Stats{CounterDeltas: map[string]uint64{"requests": 77}} }),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -428,29 +433,7 @@ func TestCrossProcess(t *testing.T) {
 // TestWrongPeerRefused runs the child as nobody: the Parent must neither
 // answer it nor run a callback.
 func TestWrongPeerRefused(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a child as nobody (setpriv); skipped")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("setpriv not found (util-linux): cannot drop to nobody")
-	}
-	// nobody must be able to execute a copy of the test binary.
-	exe, _ := os.Executable()
-	dir, err := os.MkdirTemp("", "udspeer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o755)
-	data, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := dir + "/udstest"
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	setpriv, bin := nobodyBinary(t)
 	var called atomic.Int32
 	path := testPath()
 	p, err := ListenParent(testConfig(t, path, 0), ParentHandler{
@@ -546,6 +529,8 @@ func helperMain() int {
 		c.TerminateParent(context.Background())
 		fmt.Println("refused as expected")
 		return 0
+	case "flood":
+		return floodMain(path)
 	}
 	return 2
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package uds
 
 import "golang.org/x/sys/unix"

@@ -29,11 +29,22 @@ import (
 //	                       the epochs of FP_NOTIFY_EPOCHS (all when unset), except the first
 //	                       start of an epoch in FP_NOTIFY_SKIP_ONCE_EPOCHS
 //
+// With --hot-restart-version it prints FP_DIR/hot-restart-version (default
+// 11.fake) and exits, as Envoy does.
+//
 // With the arguments --mode validate it is a validator instead (as Envoy and
 // the test proxy): it appends its epoch to FP_DIR/validated and exits 1
 // ("fail: true found") when the file named by --config contains "fail: true".
 func fakeProxy() int {
 	dir := os.Getenv("FP_DIR")
+	if slices.Contains(os.Args, "--hot-restart-version") { // FP_DIR/hot-restart-version, else 11.fake
+		v, err := os.ReadFile(filepath.Join(dir, "hot-restart-version"))
+		if err != nil {
+			v = []byte("11.fake")
+		}
+		fmt.Println(strings.TrimSpace(string(v)))
+		return 0
+	}
 	if i := slices.Index(os.Args, "--mode"); i > 0 && i+1 < len(os.Args) && os.Args[i+1] == "validate" {
 		return fakeValidate(dir)
 	}

@@ -114,6 +114,8 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 	if cfg.Validator != nil {
 		sc.Validate = validateFunc(cfg, func() *supervisor.Supervisor { return sup }, log)
 	}
+	sc.Validate = withHotRestartVersionCheck(cfg, sc.Validate, func() *supervisor.Supervisor { return sup }, log)
+	sc.Validate = withStuckInitCheck(sc.Validate, func() *supervisor.Supervisor { return sup }, log)
 	met := newMetricsHook(cfg)
 	tail := newStderrTail(os.Stderr, log)
 	defer tail.Close() // after Run returned: every generation is gone

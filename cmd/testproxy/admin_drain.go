@@ -9,10 +9,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// statTotalConnections is Envoy's server.total_connections: the open
-// downstream connections (a restarter's graceful stop waits for 0).
-const statTotalConnections = "server.total_connections"
-
 // adminDrainListeners is Envoy's admin POST /drain_listeners. Without
 // "graceful" the listeners stop accepting at once and open connections
 // drain (as on a hot restart). With "graceful" the drain comes first:

@@ -16,8 +16,13 @@
 // a child tries 10 times that far apart to reach a parent socket), and for
 // fault tests --fail-start (exit 1 after taking the parent's sockets, before
 // going live; env TESTPROXY_FAIL_START=1) and --start-delay D (stay
-// INITIALIZING that long; env TESTPROXY_START_DELAY). Bad flags exit 2 with
-// a message naming the value.
+// INITIALIZING that long; env TESTPROXY_START_DELAY). --udp-listen ADDR
+// (repeatable) is a UDP echo listener that plays a QUIC listener across a hot
+// restart ("epoch N pid P[ forwarded]: payload"). --shared-memory (env
+// TESTPROXY_SHARED_MEMORY=1) models Envoy's shared-memory INITIALIZING guard
+// with a file in --shm-dir (default /dev/shm; see internal/shmguard).
+// TESTPROXY_HOT_RESTART_VERSION makes it report another hot restart version.
+// Bad flags exit 2 with a message naming the value.
 //
 // Listeners: "/" answers "epoch N pid P"; "/slow?ms=N" answers after N ms.
 // Both count in the counter http.requests. Admin: /ready (200 LIVE, else 503
@@ -32,11 +37,18 @@
 // listen socket by address and worker (binding its own when the parent has
 // none), pulls stats, goes LIVE, tells the parent to drain, pulls stats at
 // every flush, and after --parent-shutdown-time-s pulls them a last time and
-// terminates the parent. A draining parent closes its copies of the listen
+// terminates the parent. Like Envoy, every epoch binds child_N, parent_N and
+// their udp_ twins for its whole life, and --skip-hot-restart-on-no-parent
+// probes with test_connection and starts as epoch 0 at the first refusal.
+// A draining parent closes its copies of the listen
 // sockets (the child accepts on the same sockets, so nothing queued is lost),
 // asks HTTP/1 clients to close per the drain strategy, shuts its HTTP server
-// down at the end of the drain time, and exits 0 when terminated. SIGTERM and
-// SIGINT: graceful exit 0; SIGUSR1: logs "reopening logs".
+// down at the end of the drain time, and exits 0 when terminated; its UDP
+// sockets it keeps reading, forwarding every datagram to the child, which
+// reads them itself only once the parent is gone. SIGTERM, SIGINT and
+// /quitquitquit: like Envoy's shutdown(), first terminate the hot-restart
+// parent if there is one (even while INITIALIZING), then exit 0 gracefully;
+// SIGUSR1: logs "reopening logs". docs/envoy-fidelity.md has the details.
 //
 // Two generations by hand:
 //

@@ -633,7 +633,8 @@ func TestDynamicBaseID(t *testing.T) {
 }
 
 // TestNoParent: epoch 1 with no parent alive fails (exit 1) unless
-// --skip-hot-restart-on-no-parent, which starts it as if it were epoch 0.
+// --skip-hot-restart-on-no-parent, which starts it as if it were epoch 0
+// at the first refusal of its test_connection probe.
 func TestNoParent(t *testing.T) {
 	in := newInstance(t)
 	fast := []string{"--hot-restart-retry-delay", "20ms"}
@@ -644,10 +645,30 @@ func TestNoParent(t *testing.T) {
 	if !strings.Contains(p.log.String(), "no hot-restart parent") {
 		t.Errorf("epoch 1 without a parent did not say so in its log")
 	}
-	p = in.start(t, 1, append(fast, "--skip-hot-restart-on-no-parent")...)
+	// Envoy's probe (test_connection) falls back at the first refusal: a
+	// retry delay of ten minutes must not be waited out even once.
+	p = in.start(t, 1, "--skip-hot-restart-on-no-parent", "--hot-restart-retry-delay", "10m")
 	p.waitLive(t, 1)
 	if code, body, err := get("http://" + in.listen() + "/"); err != nil || code != 200 || !strings.HasPrefix(body, "epoch 1 ") {
 		t.Fatalf("epoch 1 started as epoch 0: %d %q %v", code, body, err)
+	}
+}
+
+// TestSkipOnNoParentWithParent: with --skip-hot-restart-on-no-parent and a
+// live parent, the probe gets no reply and the hot restart goes on as usual
+// (stats come over: the generation gauge counts both).
+func TestSkipOnNoParentWithParent(t *testing.T) {
+	in := newInstance(t)
+	common := []string{"--drain-time-s", "1", "--parent-shutdown-time-s", "2"}
+	p0 := in.start(t, 0, common...)
+	p0.waitLive(t, 0)
+	p1 := in.start(t, 1, append(common, "--skip-hot-restart-on-no-parent")...)
+	admin1 := p1.waitLive(t, 1)
+	if g, err := stat(admin1, "server.hot_restart_generation"); err != nil || g != 2 {
+		t.Errorf("server.hot_restart_generation = %d (%v), want 2 (taken over from epoch 0)", g, err)
+	}
+	if code := p0.waitExit(t, 20*time.Second); code != 0 {
+		t.Errorf("epoch 0 exit %d, want 0", code)
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 
 // hotRestartVersion is what --hot-restart-version and /hot_restart_version
 // print: the protocol version (Envoy's HOT_RESTART_VERSION) and ours.
+// TESTPROXY_HOT_RESTART_VERSION makes a process report another one, so
+// that tests can play a binary upgrade across versions.
 const hotRestartVersion = "11.testproxy"
 
 // maxBaseID is the largest base id (owned by package baseid).
@@ -37,10 +39,12 @@ type Config struct {
 	Concurrency               int
 	ReusePort                 bool
 	Listen                    []string
+	UDPListen                 []string
 	AdminAddress              string
 	AdminAddressPath          string
 	Mode                      string // "serve" or "validate"
 	HotRestartVersion         bool
+	Version                   string // hot restart version reported (hotRestartVersion unless overridden)
 	ConfigFile                string
 	SkipHotRestartOnNoParent  bool
 	SkipHotRestartParentStats bool
@@ -50,6 +54,8 @@ type Config struct {
 	StartDelay                time.Duration
 	TermImmediate             bool   // SIGTERM/SIGINT cut every connection at once, as Envoy does
 	LogFormat                 string // "console" or "json"
+	SharedMemory              bool   // model Envoy's shared-memory INITIALIZING guard
+	ShmDir                    string // where its file lives
 	argv                      []string
 }
 
@@ -57,22 +63,51 @@ type Config struct {
 var errHelp = pflag.ErrHelp
 
 func parseFlags(args []string, stderr io.Writer) (Config, error) {
-	c := Config{argv: append([]string(nil), args...)}
+	c := Config{argv: append([]string(nil), args...), Version: hotRestartVersion}
+	if v := strings.TrimSpace(os.Getenv("TESTPROXY_HOT_RESTART_VERSION")); v != "" {
+		c.Version = v
+	}
+	fs, r := c.flagSet(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return c, errHelp
+		}
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q: testproxy takes flags only", fs.Arg(0))
+	}
+	if err := c.convert(fs, r); err != nil {
+		return c, err
+	}
+	return c, c.check()
+}
+
+// rawFlags are the flags that need converting into Config's types.
+type rawFlags struct {
+	epoch, baseID, drainS, pstS *int64
+	strategy, mode              *string
+}
+
+// flagSet defines testproxy's flags over c.
+func (c *Config) flagSet(stderr io.Writer) (*pflag.FlagSet, rawFlags) {
+	var r rawFlags
 	fs := pflag.NewFlagSet("testproxy", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.SortFlags = false
-	epoch := fs.Int64("restart-epoch", 0, "hot restart epoch of this process (Envoy --restart-epoch)")
-	baseID := fs.Int64("base-id", 0, fmt.Sprintf("base id separating instances on one host, 0..%d", maxBaseID))
+	r.epoch = fs.Int64("restart-epoch", 0, "hot restart epoch of this process (Envoy --restart-epoch)")
+	r.baseID = fs.Int64("base-id", 0, fmt.Sprintf("base id separating instances on one host, 0..%d", maxBaseID))
 	fs.BoolVar(&c.UseDynamicBaseID, "use-dynamic-base-id", false, "pick a free base id (epoch 0 only)")
 	fs.StringVar(&c.BaseIDPath, "base-id-path", "", "write the base id in use to `FILE`")
-	drainS := fs.Int64("drain-time-s", 600, "seconds the old process drains after a hot restart")
-	strategy := fs.String("drain-strategy", "gradual", "gradual or immediate")
-	pstS := fs.Int64("parent-shutdown-time-s", 900, "seconds after which the new process terminates the old one")
+	r.drainS = fs.Int64("drain-time-s", 600, "seconds the old process drains after a hot restart")
+	r.strategy = fs.String("drain-strategy", "gradual", "gradual or immediate")
+	r.pstS = fs.Int64("parent-shutdown-time-s", 900, "seconds after which the new process terminates the old one")
 	fs.StringVar(&c.SocketPath, "socket-path", "@envoy_domain_socket", "hot restart socket path prefix (@ = abstract namespace)")
-	mode := fs.String("socket-mode", "600", "octal mode of filesystem hot restart sockets")
+	r.mode = fs.String("socket-mode", "600", "octal mode of filesystem hot restart sockets")
 	fs.IntVar(&c.Concurrency, "concurrency", 1, "number of workers")
 	fs.BoolVar(&c.ReusePort, "reuse-port", false, "one listen socket per worker (SO_REUSEPORT)")
 	fs.StringArrayVar(&c.Listen, "listen", []string{"127.0.0.1:10000"}, "HTTP listener `ADDR` (repeatable)")
+	fs.StringArrayVar(&c.UDPListen, "udp-listen", nil, "UDP echo listener `ADDR`, forwarded to the child while draining like QUIC (repeatable)")
 	fs.StringVar(&c.AdminAddress, "admin-address", "127.0.0.1:9901", "admin listener `ADDR`")
 	fs.StringVar(&c.AdminAddressPath, "admin-address-path", "", "write the bound admin address to `FILE`")
 	fs.StringVar(&c.Mode, "mode", "serve", "serve, or validate: check flags and --config and exit 0/1")
@@ -85,91 +120,98 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&c.FailStart, "fail-start", envBool("TESTPROXY_FAIL_START"), "fault test: exit 1 after taking the sockets, before going live (env TESTPROXY_FAIL_START=1)")
 	fs.StringVar(&c.LogFormat, "log-format", "console", "console or json (Envoy's pattern strings are not supported)")
 	fs.BoolVar(&c.TermImmediate, "term-immediate", envBool("TESTPROXY_TERM_IMMEDIATE"), "on SIGTERM/SIGINT close every connection at once, as Envoy does (default: let in-flight requests finish, up to 10s; env TESTPROXY_TERM_IMMEDIATE=1)")
+	fs.BoolVar(&c.SharedMemory, "shared-memory", envBool("TESTPROXY_SHARED_MEMORY"), "model Envoy's shared-memory guard: a start while another epoch initializes exits 1 (env TESTPROXY_SHARED_MEMORY=1)")
+	fs.StringVar(&c.ShmDir, "shm-dir", envOr("TESTPROXY_SHM_DIR", "/dev/shm"), "`DIR` of the --shared-memory file (env TESTPROXY_SHM_DIR)")
 	fs.DurationVar(&c.StartDelay, "start-delay", envDuration("TESTPROXY_START_DELAY"), "fault test: stay INITIALIZING this long before going live (env TESTPROXY_START_DELAY)")
+	return fs, r
+}
 
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return c, errHelp
-		}
-		return c, err
+// convert turns the raw flags into Config's values, checking their ranges.
+func (c *Config) convert(fs *pflag.FlagSet, r rawFlags) error {
+	if *r.epoch < 0 || *r.epoch > math.MaxUint32 {
+		return fmt.Errorf("--restart-epoch %d out of range: use 0..%d", *r.epoch, uint32(math.MaxUint32))
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q: testproxy takes flags only", fs.Arg(0))
+	c.RestartEpoch = uint32(*r.epoch)
+	if *r.baseID < 0 || *r.baseID > maxBaseID {
+		return fmt.Errorf("--base-id %d out of range: use 0..%d", *r.baseID, maxBaseID)
 	}
-	if *epoch < 0 || *epoch > math.MaxUint32 {
-		return c, fmt.Errorf("--restart-epoch %d out of range: use 0..%d", *epoch, uint32(math.MaxUint32))
-	}
-	c.RestartEpoch = uint32(*epoch)
-	if *baseID < 0 || *baseID > maxBaseID {
-		return c, fmt.Errorf("--base-id %d out of range: use 0..%d", *baseID, maxBaseID)
-	}
-	c.BaseID = uint32(*baseID)
+	c.BaseID = uint32(*r.baseID)
 	if c.UseDynamicBaseID && c.RestartEpoch != 0 {
-		return c, fmt.Errorf("--use-dynamic-base-id is only valid at --restart-epoch 0 (got %d): pass the id in use with --base-id", c.RestartEpoch)
+		return fmt.Errorf("--use-dynamic-base-id is only valid at --restart-epoch 0 (got %d): pass the id in use with --base-id", c.RestartEpoch)
 	}
 	if c.UseDynamicBaseID && fs.Changed("base-id") {
-		return c, errors.New("give --base-id or --use-dynamic-base-id, not both")
+		return errors.New("give --base-id or --use-dynamic-base-id, not both")
 	}
 	for _, d := range []struct {
 		name string
 		v    int64
 		dst  *time.Duration
-	}{{"drain-time-s", *drainS, &c.DrainTime}, {"parent-shutdown-time-s", *pstS, &c.ParentShutdownTime}} {
+	}{{"drain-time-s", *r.drainS, &c.DrainTime}, {"parent-shutdown-time-s", *r.pstS, &c.ParentShutdownTime}} {
 		if d.v < 0 || d.v > math.MaxInt64/int64(time.Second) {
-			return c, fmt.Errorf("--%s %d out of range: use whole seconds >= 0", d.name, d.v)
+			return fmt.Errorf("--%s %d out of range: use whole seconds >= 0", d.name, d.v)
 		}
 		*d.dst = time.Duration(d.v) * time.Second
 	}
-	s, err := drain.ParseStrategy(*strategy)
+	s, err := drain.ParseStrategy(*r.strategy)
 	if err != nil {
-		return c, fmt.Errorf("--drain-strategy %q: use gradual or immediate", *strategy)
+		return fmt.Errorf("--drain-strategy %q: use gradual or immediate", *r.strategy)
 	}
 	c.DrainStrategy = s
-	m, err := strconv.ParseUint(*mode, 8, 32)
+	m, err := strconv.ParseUint(*r.mode, 8, 32)
 	if err != nil || m > 0o777 {
-		return c, fmt.Errorf("--socket-mode %q: use an octal mode such as 600", *mode)
+		return fmt.Errorf("--socket-mode %q: use an octal mode such as 600", *r.mode)
 	}
 	c.SocketMode = os.FileMode(m)
+	return nil
+}
+
+// check checks the values that need no conversion.
+func (c *Config) check() error {
 	if c.SocketPath == "" || c.SocketPath == "@" {
-		return c, fmt.Errorf("--socket-path %q: give a path or @name", c.SocketPath)
+		return fmt.Errorf("--socket-path %q: give a path or @name", c.SocketPath)
 	}
 	if c.LogFormat != "console" && c.LogFormat != "json" {
-		return c, fmt.Errorf("--log-format %q: use console or json (testproxy does not take Envoy's pattern strings)", c.LogFormat)
+		return fmt.Errorf("--log-format %q: use console or json (testproxy does not take Envoy's pattern strings)", c.LogFormat)
 	}
 	if c.Concurrency < 1 || c.Concurrency > 1024 {
-		return c, fmt.Errorf("--concurrency %d out of range: use 1..1024", c.Concurrency)
+		return fmt.Errorf("--concurrency %d out of range: use 1..1024", c.Concurrency)
 	}
 	if len(c.Listen) == 0 {
-		return c, errors.New("--listen: give at least one address")
+		return errors.New("--listen: give at least one address")
 	}
 	seen := map[string]bool{}
 	for _, a := range c.Listen {
 		if err := checkAddr(a); err != nil {
-			return c, fmt.Errorf("--listen %q: %w", a, err)
+			return fmt.Errorf("--listen %q: %w", a, err)
 		}
 		if seen[a] {
-			return c, fmt.Errorf("--listen %q given twice", a)
+			return fmt.Errorf("--listen %q given twice", a)
 		}
 		seen[a] = true
 	}
+	for _, a := range c.UDPListen {
+		if err := checkAddr(a); err != nil {
+			return fmt.Errorf("--udp-listen %q: %w", a, err)
+		}
+	}
 	if err := checkAddr(c.AdminAddress); err != nil {
-		return c, fmt.Errorf("--admin-address %q: %w", c.AdminAddress, err)
+		return fmt.Errorf("--admin-address %q: %w", c.AdminAddress, err)
 	}
 	switch c.Mode {
 	case "serve", "validate":
 	default:
-		return c, fmt.Errorf("--mode %q: use serve or validate", c.Mode)
+		return fmt.Errorf("--mode %q: use serve or validate", c.Mode)
 	}
 	if c.StatsFlushInterval <= 0 {
-		return c, fmt.Errorf("--stats-flush-interval %s: use a positive duration", c.StatsFlushInterval)
+		return fmt.Errorf("--stats-flush-interval %s: use a positive duration", c.StatsFlushInterval)
 	}
 	if c.RetryDelay <= 0 {
-		return c, fmt.Errorf("--hot-restart-retry-delay %s: use a positive duration", c.RetryDelay)
+		return fmt.Errorf("--hot-restart-retry-delay %s: use a positive duration", c.RetryDelay)
 	}
 	if c.StartDelay < 0 {
-		return c, fmt.Errorf("--start-delay %s: use a duration >= 0", c.StartDelay)
+		return fmt.Errorf("--start-delay %s: use a duration >= 0", c.StartDelay)
 	}
-	return c, nil
+	return nil
 }
 
 func checkAddr(a string) error {
@@ -189,6 +231,13 @@ func checkAddr(a string) error {
 func envBool(name string) bool {
 	v, _ := strconv.ParseBool(os.Getenv(name))
 	return v
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func envDuration(name string) time.Duration {

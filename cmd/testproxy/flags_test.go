@@ -156,3 +156,13 @@ func TestRunExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestHotRestartVersionOverride: TESTPROXY_HOT_RESTART_VERSION makes the
+// binary report another hot restart version, for binary-upgrade tests.
+func TestHotRestartVersionOverride(t *testing.T) {
+	t.Setenv("TESTPROXY_HOT_RESTART_VERSION", "12.other")
+	var out bytes.Buffer
+	if code := runWith([]string{"--hot-restart-version"}, &out, &out); code != 0 || strings.TrimSpace(out.String()) != "12.other" {
+		t.Fatalf("--hot-restart-version with the override: exit %d, %q; want 0 and 12.other", code, out.String())
+	}
+}

@@ -34,7 +34,7 @@ func runWith(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if cfg.HotRestartVersion {
-		fmt.Fprintln(stdout, hotRestartVersion)
+		fmt.Fprintln(stdout, cfg.Version)
 		return exitOK
 	}
 	fc, err := loadConfig(cfg.ConfigFile)

@@ -380,11 +380,14 @@ func (*HotRestartMessage_Reply_ShutdownAdmin_) isHotRestartMessage_Reply_Reply()
 func (*HotRestartMessage_Reply_Stats_) isHotRestartMessage_Reply_Reply() {}
 
 type HotRestartMessage_Request_PassListenSocket struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
-	WorkerIndex   uint32                 `protobuf:"varint,2,opt,name=worker_index,json=workerIndex,proto3" json:"worker_index,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Address     string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	WorkerIndex uint32                 `protobuf:"varint,2,opt,name=worker_index,json=workerIndex,proto3" json:"worker_index,omitempty"`
+	// The listener's network namespace (a path such as
+	// /var/run/netns/blue); "" for the process's own. Envoy PR #43653.
+	NetworkNamespace string `protobuf:"bytes,3,opt,name=network_namespace,json=networkNamespace,proto3" json:"network_namespace,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *HotRestartMessage_Request_PassListenSocket) Reset() {
@@ -429,6 +432,13 @@ func (x *HotRestartMessage_Request_PassListenSocket) GetWorkerIndex() uint32 {
 		return x.WorkerIndex
 	}
 	return 0
+}
+
+func (x *HotRestartMessage_Request_PassListenSocket) GetNetworkNamespace() string {
+	if x != nil {
+		return x.NetworkNamespace
+	}
+	return ""
 }
 
 type HotRestartMessage_Request_ShutdownAdmin struct {
@@ -960,11 +970,11 @@ var File_hot_restart_proto protoreflect.FileDescriptor
 
 const file_hot_restart_proto_rawDesc = "" +
 	"\n" +
-	"\x11hot_restart.proto\x12\x05envoy\"\xd4\x12\n" +
+	"\x11hot_restart.proto\x12\x05envoy\"\x81\x13\n" +
 	"\x11HotRestartMessage\x12<\n" +
 	"\arequest\x18\x01 \x01(\v2 .envoy.HotRestartMessage.RequestH\x00R\arequest\x126\n" +
 	"\x05reply\x18\x02 \x01(\v2\x1e.envoy.HotRestartMessage.ReplyH\x00R\x05reply\x12H\n" +
-	"!didnt_recognize_your_last_message\x18\x03 \x01(\bR\x1ddidntRecognizeYourLastMessage\x1a\xf0\a\n" +
+	"!didnt_recognize_your_last_message\x18\x03 \x01(\bR\x1ddidntRecognizeYourLastMessage\x1a\x9d\b\n" +
 	"\aRequest\x12a\n" +
 	"\x12pass_listen_socket\x18\x01 \x01(\v21.envoy.HotRestartMessage.Request.PassListenSocketH\x00R\x10passListenSocket\x12W\n" +
 	"\x0eshutdown_admin\x18\x02 \x01(\v2..envoy.HotRestartMessage.Request.ShutdownAdminH\x00R\rshutdownAdmin\x12>\n" +
@@ -972,10 +982,11 @@ const file_hot_restart_proto_rawDesc = "" +
 	"\x0fdrain_listeners\x18\x04 \x01(\v2/.envoy.HotRestartMessage.Request.DrainListenersH\x00R\x0edrainListeners\x12J\n" +
 	"\tterminate\x18\x05 \x01(\v2*.envoy.HotRestartMessage.Request.TerminateH\x00R\tterminate\x12g\n" +
 	"\x14forwarded_udp_packet\x18\x06 \x01(\v23.envoy.HotRestartMessage.Request.ForwardedUdpPacketH\x00R\x12forwardedUdpPacket\x12Z\n" +
-	"\x0ftest_connection\x18\a \x01(\v2/.envoy.HotRestartMessage.Request.TestConnectionH\x00R\x0etestConnection\x1aO\n" +
+	"\x0ftest_connection\x18\a \x01(\v2/.envoy.HotRestartMessage.Request.TestConnectionH\x00R\x0etestConnection\x1a|\n" +
 	"\x10PassListenSocket\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12!\n" +
-	"\fworker_index\x18\x02 \x01(\rR\vworkerIndex\x1a\x0f\n" +
+	"\fworker_index\x18\x02 \x01(\rR\vworkerIndex\x12+\n" +
+	"\x11network_namespace\x18\x03 \x01(\tR\x10networkNamespace\x1a\x0f\n" +
 	"\rShutdownAdmin\x1a\a\n" +
 	"\x05Stats\x1a\x10\n" +
 	"\x0eDrainListeners\x1a\v\n" +

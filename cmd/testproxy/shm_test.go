@@ -1,0 +1,94 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hotrestart/restarter/internal/shmguard"
+)
+
+func readShm(t *testing.T, path string) shmguard.State {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := shmguard.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestSharedMemoryGuard: with --shared-memory, testproxy plays Envoy's
+// INITIALIZING guard. A start while another epoch initializes exits 1 with
+// "previous envoy process is still initializing" and harms nobody; a
+// generation killed before it went live leaves the flag set, so every later
+// start fails the same way (envoy #33446), and says the holder is dead. A
+// generation that goes live clears it.
+func TestSharedMemoryGuard(t *testing.T) {
+	in := newInstance(t)
+	common := []string{"--drain-time-s", "60", "--parent-shutdown-time-s", "120", "--shared-memory", "--shm-dir", in.dir,
+		"--hot-restart-retry-delay", "20ms"}
+	path := shmguard.Path(in.dir, mustUint32(t, in.baseID))
+	p0 := in.start(t, 0, common...)
+	p0.waitLive(t, 0)
+	if st := readShm(t, path); st.Flags != 0 || st.Version != hotRestartVersion {
+		t.Fatalf("after epoch 0 went live: %+v, want flags 0 and version %s", st, hotRestartVersion)
+	}
+
+	p1 := in.start(t, 1, append(common, "--start-delay", "10m")...)
+	p1.waitInitializing(t)
+	if st := readShm(t, path); st.Flags&shmguard.Initializing == 0 || st.PID != uint64(p1.cmd.Process.Pid) {
+		t.Fatalf("while epoch 1 initializes: %+v, want INITIALIZING by pid %d", st, p1.cmd.Process.Pid)
+	}
+	p2 := in.start(t, 2, common...)
+	if code := p2.waitExit(t, 30*time.Second); code != 1 {
+		t.Fatalf("epoch 2 started while epoch 1 initializes: exit %d, want 1", code)
+	}
+	if !strings.Contains(p2.log.String(), "previous envoy process is still initializing") || !strings.Contains(p2.log.String(), "still runs") {
+		t.Errorf("epoch 2's log does not say that epoch 1 is still initializing:\n%s", p2.log.String())
+	}
+	if p0.exited() || p1.exited() {
+		t.Fatalf("the refused epoch 2 harmed a running one: epoch 0 exited %v, epoch 1 exited %v", p0.exited(), p1.exited())
+	}
+
+	// Epoch 1 dies before it went live (SIGKILL runs no handler): the flag stays.
+	p1.cmd.Process.Signal(syscall.SIGKILL)
+	p1.waitExit(t, 10*time.Second)
+	p1b := in.start(t, 1, common...)
+	if code := p1b.waitExit(t, 30*time.Second); code != 1 {
+		t.Fatalf("epoch 1 again after its predecessor died initializing: exit %d, want 1 (stuck flag)", code)
+	}
+	if !strings.Contains(p1b.log.String(), "flag is stuck") {
+		t.Errorf("the stuck flag is not named as such:\n%s", p1b.log.String())
+	}
+	if code, body, err := get("http://" + in.listen() + "/"); err != nil || code != 200 || !strings.HasPrefix(body, "epoch 0 ") {
+		t.Fatalf("epoch 0 stopped serving: %d %q %v", code, body, err)
+	}
+}
+
+// TestSharedMemoryHotRestart: the guard lets a normal sequence of hot
+// restarts through (each clears the flag once live).
+func TestSharedMemoryHotRestart(t *testing.T) {
+	in := newInstance(t)
+	common := []string{"--drain-time-s", "1", "--parent-shutdown-time-s", "2", "--shared-memory", "--shm-dir", in.dir}
+	in.start(t, 0, common...).waitLive(t, 0)
+	in.start(t, 1, common...).waitLive(t, 1)
+	in.start(t, 2, common...).waitLive(t, 2)
+	if st := readShm(t, shmguard.Path(in.dir, mustUint32(t, in.baseID))); st.Flags != 0 {
+		t.Errorf("after three live generations: flags %#x, want 0", st.Flags)
+	}
+}
+
+func mustUint32(t *testing.T, s string) uint32 {
+	t.Helper()
+	var v uint32
+	for _, c := range s {
+		v = v*10 + uint32(c-'0')
+	}
+	return v
+}
