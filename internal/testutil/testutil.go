@@ -4,6 +4,7 @@
 package testutil
 
 import (
+	"net"
 	"testing"
 	"time"
 )
@@ -30,4 +31,16 @@ func WaitFor(t testing.TB, d time.Duration, f func() error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// FreeAddr returns a loopback host:port whose port was free a moment ago
+// (another process may take it before the caller binds it: bind it soon).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
