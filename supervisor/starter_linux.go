@@ -17,6 +17,10 @@ type ProcSpec struct {
 	Dir    string
 	Stdout *os.File
 	Stderr *os.File
+	// Setpgid starts the process as the leader of a new process group
+	// (pgid = pid), so that it and everything it forks can be ended at once
+	// with kill(-pid) (Supervisor.Command).
+	Setpgid bool
 }
 
 // Starter starts a process that is a child of this process and returns its
@@ -81,7 +85,7 @@ func forkExec(s ProcSpec) (int, error) {
 		Dir:   s.Dir,
 		Env:   s.Env,
 		Files: files,
-		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM},
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: s.Setpgid},
 	})
 	runtime.KeepAlive(s.Stdout)
 	runtime.KeepAlive(s.Stderr)
