@@ -102,18 +102,18 @@ func TestGenerationHoldsOtherProcess(t *testing.T) {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 
 	ctx := context.Background()
-	err = generationHolds(ctx, addr, Probe{Epoch: 0, PID: 1 << 30})
+	err = generationHolds(ctx, addr, Probe{PID: 1 << 30})
 	var le *ListenerError
 	if !errors.As(err, &le) || le.Other != cmd.Process.Pid || !strings.Contains(err.Error(), "held by pid") {
 		t.Fatalf("generationHolds(other) = %v; want held by pid %d", err, cmd.Process.Pid)
 	}
-	if err := generationHolds(ctx, addr, Probe{Epoch: 0, PID: cmd.Process.Pid}); err != nil {
+	if err := generationHolds(ctx, addr, Probe{PID: cmd.Process.Pid}); err != nil {
 		t.Fatalf("generationHolds(holder) = %v; want nil", err)
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
 	testutil.WaitFor(t, 10*time.Second, func() error {
-		err := generationHolds(ctx, addr, Probe{Epoch: 0, PID: 1 << 30})
+		err := generationHolds(ctx, addr, Probe{PID: 1 << 30})
 		if !errors.As(err, &le) || le.Listening {
 			return errors.New("still listening: " + err.Error())
 		}

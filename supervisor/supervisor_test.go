@@ -147,10 +147,10 @@ func TestValidateAbortsReload(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	var calls []uint32
 	var mu sync.Mutex
-	h := start(t, Config{Validate: func(ctx context.Context, epoch uint32) error {
+	h := start(t, Config{Validate: func(ctx context.Context, next Probe) error {
 		mu.Lock()
 		defer mu.Unlock()
-		calls = append(calls, epoch)
+		calls = append(calls, next.Epoch)
 		if len(calls) == 1 {
 			return errors.New("bad config")
 		}

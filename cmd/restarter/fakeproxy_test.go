@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -25,6 +27,9 @@ import (
 //	FP_FORK                start a copy of itself (which does the rest) and exit 0 at once
 //	FP_ORPHAN              leave an orphan (sleep 0.5, pid in FP_DIR/orphan) that is a zombie unless reaped
 //	FP_PRINT               print "hello from epoch N" on stdout and "warn from epoch N" on stderr
+//	FP_ADMIN               serve HTTP on this address (SO_REUSEPORT, so every epoch binds it): /server_info
+//	                       says LIVE at its RESTART_EPOCH once FP_DIR/live.<epoch> exists
+//	                       (PRE_INITIALIZING before), any other path answers 200 or 503 likewise
 //	FP_NOTIFY              send READY=1 to NOTIFY_SOCKET after FP_NOTIFY (a duration), in
 //	                       the epochs of FP_NOTIFY_EPOCHS (all when unset), except the first
 //	                       start of an epoch in FP_NOTIFY_SKIP_ONCE_EPOCHS
@@ -66,6 +71,12 @@ func fakeProxy() int {
 		tmp := filepath.Join(dir, ".tmp."+pid)
 		_ = os.WriteFile(tmp, []byte(info), 0o644)
 		_ = os.Rename(tmp, filepath.Join(dir, "start."+epoch+"."+pid))
+	}
+	if addr := os.Getenv("FP_ADMIN"); addr != "" {
+		if err := serveFakeAdmin(addr, dir, epoch); err != nil {
+			fmt.Fprintln(os.Stderr, "fakeproxy admin:", err)
+			return 9
+		}
 	}
 	if os.Getenv("FP_PRINT") == "1" {
 		fmt.Fprintf(os.Stdout, "hello from epoch %s\n", epoch)
@@ -156,4 +167,41 @@ func sdNotifyReady(path string) error {
 	defer c.Close()
 	_, err = c.Write([]byte("READY=1\nSTATUS=fake proxy up"))
 	return err
+}
+
+// serveFakeAdmin serves an Envoy-like admin on addr (see FP_ADMIN) until the
+// process exits.
+func serveFakeAdmin(addr, dir, epoch string) error {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, 0xf /* SO_REUSEPORT */, 1)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
+	if err != nil {
+		return err
+	}
+	live := func() bool {
+		_, err := os.Stat(filepath.Join(dir, "live."+epoch))
+		return err == nil
+	}
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/server_info" {
+			state := "PRE_INITIALIZING"
+			if live() {
+				state = "LIVE"
+			}
+			fmt.Fprintf(w, `{"state":%q,"command_line_options":{"restart_epoch":%s}}`, state, epoch)
+			return
+		}
+		if !live() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	return nil
 }

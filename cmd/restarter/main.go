@@ -23,6 +23,10 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
+// maxSocketPath is the longest path a Unix socket can be bound at
+// (sizeof(sun_path) - 1, unix(7)).
+const maxSocketPath = 107
+
 // Exit codes.
 const (
 	exitOK       = 0
@@ -109,9 +113,8 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 		sc.Readiness = nr
 		sc.GenerationEnv = nr.Env
 	}
-	var sup *supervisor.Supervisor
 	if cfg.Validator != nil {
-		sc.Validate = validateFunc(cfg, func() *supervisor.Supervisor { return sup }, log)
+		sc.Validate = validator{argv: cfg.Validator, timeout: cfg.ValidateTimeout, log: log}.Validate
 	}
 	sc.OnEvent = func(ev supervisor.Event) {
 		hist.observe(ev)
@@ -258,7 +261,7 @@ func supervisorConfig(cfg Config, log *zap.Logger) supervisor.Config {
 	case cfg.ReadyURL != "":
 		sc.Readiness = supervisor.HTTP{URL: cfg.ReadyURL, Interval: cfg.ReadyInterval}
 	case cfg.ReadyCmd != "":
-		sc.Readiness = supervisor.Cmd{Argv: []string{"/bin/sh", "-c", cfg.ReadyCmd}, Interval: cfg.ReadyInterval}
+		sc.Readiness = supervisor.CommandReady{Argv: []string{"/bin/sh", "-c", cfg.ReadyCmd}, Interval: cfg.ReadyInterval}
 	case cfg.ReadyEnvoyAdmin != "":
 		sc.Readiness = supervisor.EnvoyAdmin{Addr: cfg.ReadyEnvoyAdmin, Interval: cfg.ReadyInterval}
 	default:

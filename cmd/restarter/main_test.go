@@ -242,6 +242,14 @@ func (r *restarterProc) countLog(subs ...string) int {
 	return n
 }
 
+// setLive makes the fake admin of epoch answer LIVE (FP_ADMIN).
+func (r *restarterProc) setLive(epoch int) {
+	r.t.Helper()
+	if err := os.WriteFile(filepath.Join(r.dir, fmt.Sprintf("live.%d", epoch)), nil, 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
 // waitReady waits for the "ready" event of epoch (JSON logs).
 func (r *restarterProc) waitReady(epoch int) {
 	r.t.Helper()

@@ -2,13 +2,10 @@ package main
 
 import (
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -241,23 +238,17 @@ func TestRule8ParentShutdownBackstop(t *testing.T) {
 	}
 }
 
-// Rule 9: --ready-url.
+// Rule 9: --ready-url, served by the generation.
 func TestRule9ReadyURL(t *testing.T) {
 	t.Parallel()
-	var ok atomic.Bool
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		if !ok.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-	}))
-	defer srv.Close()
-	r := startRestarter(t, nil, args(fast[:2], []string{"--ready-url", srv.URL, "--ready-interval", "20ms"}, proxyArgs())...)
+	addr := testutil.FreeAddr(t)
+	r := startRestarter(t, []string{"FP_ADMIN=" + addr}, args(fast[:2], []string{"--ready-url", "http://" + addr + "/healthz", "--ready-interval", "20ms"}, proxyArgs())...)
 	r.waitStart(0, 1)
 	r.waitLog(`"msg":"started"`)
 	if r.countLog(`"msg":"ready"`) != 0 {
 		t.Fatalf("ready while the URL answers 503")
 	}
-	ok.Store(true)
+	r.setLive(0)
 	r.waitReady(0)
 }
 
@@ -277,34 +268,20 @@ func TestRule9ReadyCmd(t *testing.T) {
 // Rule 9: --ready-envoy-admin needs LIVE at this generation's epoch.
 func TestRule9ReadyEnvoyAdmin(t *testing.T) {
 	t.Parallel()
-	var epoch atomic.Int64
-	epoch.Store(-1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.URL.Path != "/server_info" {
-			http.NotFound(w, req)
-			return
-		}
-		e := epoch.Load()
-		state := "LIVE"
-		if e < 0 {
-			state, e = "PRE_INITIALIZING", 0
-		}
-		fmt.Fprintf(w, `{"version":"x","state":%q,"command_line_options":{"restart_epoch":%d,"base_id":"0"}}`, state, e)
-	}))
-	defer srv.Close()
-	addr := strings.TrimPrefix(srv.URL, "http://")
-	r := startRestarter(t, nil, args(fast[:2], []string{"--ready-envoy-admin", addr, "--ready-interval", "20ms"}, proxyArgs())...)
+	addr := testutil.FreeAddr(t)
+	r := startRestarter(t, []string{"FP_ADMIN=" + addr}, args(fast[:2], []string{"--ready-envoy-admin", addr, "--ready-interval", "20ms"}, proxyArgs())...)
 	r.waitStart(0, 1)
-	epoch.Store(0)
+	r.setLive(0)
 	r.waitReady(0)
 	r.signal(syscall.SIGHUP)
 	r.waitStart(1, 1)
-	// The old epoch still answers LIVE: not ready yet.
+	// The old epoch still answers LIVE on the shared address, the new one
+	// PRE_INITIALIZING: not ready yet.
 	time.Sleep(200 * time.Millisecond)
 	if r.countLog(`"msg":"ready"`, `"epoch":1,`) != 0 {
 		t.Fatalf("epoch 1 ready while server_info reports epoch 0")
 	}
-	epoch.Store(1)
+	r.setLive(1)
 	r.waitReady(1)
 }
 
