@@ -111,7 +111,11 @@ func poll(ctx context.Context, p Probe, every time.Duration, try func() error) e
 			// The generation exited, timed out or the restarter stops: say
 			// what the check saw last (the cause is often here, e.g. an
 			// address held by another process).
-			log.Info("readiness check ended", zap.Uint32("epoch", p.Epoch), zap.Int("pid", p.PID),
+			lvl := zap.InfoLevel
+			if le := (*ListenerError)(nil); errors.As(last, &le) && le.Listening {
+				lvl = zap.WarnLevel // likely why the generation failed: say it loudly
+			}
+			log.Log(lvl, "readiness check ended", zap.Uint32("epoch", p.Epoch), zap.Int("pid", p.PID),
 				zap.Int("checks", tries), zap.NamedError("last_check", last))
 			return fmt.Errorf("%w (last check: %w)", ctx.Err(), last)
 		case <-t.C:

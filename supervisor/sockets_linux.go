@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // This file answers "which process holds the TCP listener for this
@@ -64,9 +65,13 @@ func listenOwner(addr netip.AddrPort, pids []int) (ListenOwner, error) {
 		return out, nil
 	}
 	out.Listening = true
+	var unreadable []int
 	for _, pid := range pids {
-		if holdsAny(pid, inodes) != 0 {
+		switch ino, err := holdsAny(pid, inodes); {
+		case ino != 0:
 			out.Holders = append(out.Holders, pid)
+		case errors.Is(err, os.ErrPermission):
+			unreadable = append(unreadable, pid)
 		}
 	}
 	if len(out.Holders) > 0 {
@@ -80,12 +85,39 @@ func listenOwner(addr netip.AddrPort, pids []int) (ListenOwner, error) {
 		mine[pid] = true
 	}
 	for _, pid := range allPIDs() {
-		if !mine[pid] && holdsAny(pid, inodes) != 0 {
+		if ino, _ := holdsAny(pid, inodes); !mine[pid] && ino != 0 {
 			out.Other = pid
-			break
+			return out, nil
+		}
+	}
+	// A process of the generation whose descriptors this user may not read
+	// (it changed uid, and we lack CAP_SYS_PTRACE): a listener owned by its
+	// uid, that no process we can read holds, is counted as its.
+	for _, pid := range unreadable {
+		if uid, ok := procUID(pid); ok {
+			for _, suid := range inodes {
+				if suid == uid {
+					out.Holders = append(out.Holders, pid)
+					out.Other, out.OtherUID = 0, -1
+					return out, nil
+				}
+			}
 		}
 	}
 	return out, nil
+}
+
+// procUID is the owner of /proc/<pid> (the process's effective uid).
+func procUID(pid int) (int, bool) {
+	fi, err := os.Stat("/proc/" + strconv.Itoa(pid))
+	if err != nil {
+		return 0, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
 }
 
 // accepts reports whether a socket listening on local takes connections
@@ -191,12 +223,12 @@ func parseHexAddrPort(s string) (netip.AddrPort, error) {
 }
 
 // holdsAny returns the first of inodes that pid holds open, or 0. A process
-// that is gone or cannot be read holds nothing.
-func holdsAny[V any](pid int, inodes map[uint64]V) uint64 {
+// that is gone or cannot be read holds nothing (err says which).
+func holdsAny[V any](pid int, inodes map[uint64]V) (uint64, error) {
 	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	for _, e := range ents {
 		link, err := os.Readlink(dir + "/" + e.Name())
@@ -212,10 +244,10 @@ func holdsAny[V any](pid int, inodes map[uint64]V) uint64 {
 			continue
 		}
 		if _, ok := inodes[ino]; ok {
-			return ino
+			return ino, nil
 		}
 	}
-	return 0
+	return 0, nil
 }
 
 // allPIDs lists the processes in /proc.
@@ -405,7 +437,7 @@ func describeProcess(pid int) string {
 		anc = ppid
 	}
 	cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	s := strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))
+	s := strings.Join(strings.Fields(strings.ReplaceAll(string(cmd), "\x00", " ")), " ")
 	if len(s) > 120 {
 		s = s[:120] + "..."
 	}
