@@ -29,7 +29,8 @@ import (
 //	FP_PRINT               print "hello from epoch N" on stdout and "warn from epoch N" on stderr
 //	FP_ADMIN               serve HTTP on this address (SO_REUSEPORT, so every epoch binds it): /server_info
 //	                       says LIVE at its RESTART_EPOCH once FP_DIR/live.<epoch> exists
-//	                       (PRE_INITIALIZING before), any other path answers 200 or 503 likewise
+//	                       (PRE_INITIALIZING before), any other path answers 200 or 503 likewise;
+//	                       each request is a line in FP_DIR/hits.<epoch>
 //	FP_NOTIFY              send READY=1 to NOTIFY_SOCKET after FP_NOTIFY (a duration), in
 //	                       the epochs of FP_NOTIFY_EPOCHS (all when unset), except the first
 //	                       start of an epoch in FP_NOTIFY_SKIP_ONCE_EPOCHS
@@ -191,6 +192,10 @@ func serveFakeAdmin(addr, dir, epoch string) error {
 		return err == nil
 	}
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f, err := os.OpenFile(filepath.Join(dir, "hits."+epoch), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			fmt.Fprintln(f, r.URL.Path)
+			f.Close()
+		}
 		if r.URL.Path == "/server_info" {
 			state := "PRE_INITIALIZING"
 			if live() {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotrestart/restarter/control"
 	"github.com/hotrestart/restarter/internal/testutil"
 )
 
@@ -168,11 +169,11 @@ func TestRule6Rollback(t *testing.T) {
 	g0 := r.waitStart(0, 1)
 	r.waitReady(0)
 	r.signal(syscall.SIGHUP)
-	r.waitLog("rollback", `"epoch":1,`, `"exit_status":1`)
+	r.waitExited(1, 1)
 	if r.exited() || !alive(g0.pid) {
 		t.Fatalf("restarter or epoch 0 gone after a failed epoch 1")
 	}
-	r.waitLog(`"msg":"reload failed"`, `"epoch":1`)
+	r.waitReload(1, false)
 	r.signal(syscall.SIGHUP)
 	r.waitStart(1, 2) // epoch 1 again, not 2
 	r.waitReady(1)
@@ -198,7 +199,7 @@ func TestRule7SIGHUPStorm(t *testing.T) {
 		r.signal(syscall.SIGHUP)
 		time.Sleep(5 * time.Millisecond)
 	}
-	if r.countLog(`"msg":"ready"`, `"epoch":1,`) != 0 {
+	if r.everReady(1) {
 		t.Skip("machine too loaded: the storm outlasted --ready-after 3s, so it was not one storm during one start")
 	}
 	r.waitReady(2) // the held reload ran after epoch 1 was ready
@@ -231,8 +232,7 @@ func TestRule8ParentShutdownBackstop(t *testing.T) {
 	if !strings.Contains(r.signals(g0), "terminated") {
 		t.Errorf("epoch 0 got %q, want SIGTERM before SIGKILL", r.signals(g0))
 	}
-	r.waitLog("outlived parent-shutdown time", `"epoch":0`)
-	r.waitLog("SIGKILL", `"epoch":0`)
+	r.waitExited(0, 128+int(syscall.SIGKILL))
 	if r.exited() {
 		t.Fatalf("restarter exited; want it serving epoch 1")
 	}
@@ -244,8 +244,8 @@ func TestRule9ReadyURL(t *testing.T) {
 	addr := testutil.FreeAddr(t)
 	r := startRestarter(t, []string{"FP_ADMIN=" + addr}, args(fast[:2], []string{"--ready-url", "http://" + addr + "/healthz", "--ready-interval", "20ms"}, proxyArgs())...)
 	r.waitStart(0, 1)
-	r.waitLog(`"msg":"started"`)
-	if r.countLog(`"msg":"ready"`) != 0 {
+	r.waitHits(0, 3) // asked, and answered 503, three times
+	if r.everReady(0) {
 		t.Fatalf("ready while the URL answers 503")
 	}
 	r.setLive(0)
@@ -256,9 +256,16 @@ func TestRule9ReadyURL(t *testing.T) {
 func TestRule9ReadyCmd(t *testing.T) {
 	t.Parallel()
 	flag := filepath.Join(t.TempDir(), "ready")
-	r := startRestarter(t, nil, args(fast[:2], []string{"--ready-cmd", "test -e " + flag + ".{{epoch}}", "--ready-interval", "20ms"}, proxyArgs())...)
+	tries := filepath.Join(t.TempDir(), "tries")
+	r := startRestarter(t, nil, args(fast[:2], []string{"--ready-cmd", "echo >> " + tries + "; test -e " + flag + ".{{epoch}}", "--ready-interval", "20ms"}, proxyArgs())...)
 	r.waitStart(0, 1)
-	if r.countLog(`"msg":"ready"`) != 0 {
+	testutil.WaitFor(t, 20*time.Second, func() error { // the command ran, and failed, three times
+		if b, _ := os.ReadFile(tries); len(b) < 3 {
+			return fmt.Errorf("ready command ran %d times, want 3", len(b))
+		}
+		return nil
+	})
+	if r.everReady(0) {
 		t.Fatalf("ready before the command succeeds")
 	}
 	os.WriteFile(flag+".0", nil, 0o644)
@@ -276,9 +283,9 @@ func TestRule9ReadyEnvoyAdmin(t *testing.T) {
 	r.signal(syscall.SIGHUP)
 	r.waitStart(1, 1)
 	// The old epoch still answers LIVE on the shared address, the new one
-	// PRE_INITIALIZING: not ready yet.
-	time.Sleep(200 * time.Millisecond)
-	if r.countLog(`"msg":"ready"`, `"epoch":1,`) != 0 {
+	// PRE_INITIALIZING: not ready, though the new one was asked.
+	r.waitHits(1, 3)
+	if r.everReady(1) {
 		t.Fatalf("epoch 1 ready while server_info reports epoch 0")
 	}
 	r.setLive(1)
@@ -297,7 +304,9 @@ func TestRule9ReadyTimeout(t *testing.T) {
 	r.waitReady(0)
 	r.signal(syscall.SIGHUP)
 	g1 := r.waitStart(1, 1)
-	r.waitLog(`"msg":"reload failed"`, "not ready within")
+	if res := r.waitReload(1, false); !strings.Contains(res.Reason, "not ready within") {
+		t.Fatalf("reload failed with %q, want not ready within the timeout", res.Reason)
+	}
 	if alive(g1.pid) || !alive(g0.pid) || r.exited() {
 		t.Fatalf("after a ready timeout: epoch 1 alive=%v, epoch 0 alive=%v, restarter exited=%v; want false, true, false",
 			alive(g1.pid), alive(g0.pid), r.exited())
@@ -371,7 +380,14 @@ func TestRule11ForkingStartScriptAndReaping(t *testing.T) {
 	t.Parallel()
 	r := startRestarter(t, []string{"FP_FORK=1", "FP_ORPHAN=1"}, args(fast, proxyArgs())...)
 	g0 := r.waitStart(0, 1) // written by the grandchild
-	r.waitLog("start script exited; tracking", `"pid":`+strconv.Itoa(g0.pid))
+	r.waitStatus("the forked proxy tracked", func(st control.Status) error {
+		for _, g := range st.Generations {
+			if g.Epoch == 0 && g.PID == g0.pid && g.ExitStatus == nil {
+				return nil
+			}
+		}
+		return fmt.Errorf("epoch 0 is not pid %d in %+v", g0.pid, st.Generations)
+	})
 	if ppid, _, _ := procStat(g0.pid); ppid != r.pid {
 		t.Fatalf("proxy's parent is %d, want the restarter %d", ppid, r.pid)
 	}

@@ -5,6 +5,8 @@ package testutil
 
 import (
 	"net"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -44,3 +46,19 @@ func FreeAddr(t testing.TB) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// SettleTime is how long a test waits to show that something does NOT
+// happen (no second reload, no signal), where there is no state to poll:
+// 300 ms, times RESTARTER_TEST_SETTLE_SCALE (an integer, for slow
+// machines), as Go's os/signal tests scale theirs. Waits for something that
+// does happen poll with WaitFor instead.
+func SettleTime() time.Duration {
+	d := 300 * time.Millisecond
+	if n, err := strconv.Atoi(os.Getenv("RESTARTER_TEST_SETTLE_SCALE")); err == nil && n > 1 {
+		d *= time.Duration(n)
+	}
+	return d
+}
+
+// Settle sleeps for SettleTime.
+func Settle() { time.Sleep(SettleTime()) }
