@@ -67,7 +67,7 @@ func listenOwner(addr netip.AddrPort, pids []int) (ListenOwner, error) {
 	out.Listening = true
 	var unreadable []int
 	for _, pid := range pids {
-		switch ino, err := holdsAny(pid, inodes); {
+		switch ino, err := holdsAnyErr(pid, inodes); {
 		case ino != 0:
 			out.Holders = append(out.Holders, pid)
 		case errors.Is(err, os.ErrPermission):
@@ -85,7 +85,7 @@ func listenOwner(addr netip.AddrPort, pids []int) (ListenOwner, error) {
 		mine[pid] = true
 	}
 	for _, pid := range allPIDs() {
-		if ino, _ := holdsAny(pid, inodes); !mine[pid] && ino != 0 {
+		if !mine[pid] && holdsAny(pid, inodes) != 0 {
 			out.Other = pid
 			return out, nil
 		}
@@ -223,8 +223,15 @@ func parseHexAddrPort(s string) (netip.AddrPort, error) {
 }
 
 // holdsAny returns the first of inodes that pid holds open, or 0. A process
-// that is gone or cannot be read holds nothing (err says which).
-func holdsAny[V any](pid int, inodes map[uint64]V) (uint64, error) {
+// that is gone or cannot be read holds nothing.
+func holdsAny[V any](pid int, inodes map[uint64]V) uint64 {
+	ino, _ := holdsAnyErr(pid, inodes)
+	return ino
+}
+
+// holdsAnyErr is holdsAny that also says why it found nothing (the
+// process is gone, or its descriptors may not be read).
+func holdsAnyErr[V any](pid int, inodes map[uint64]V) (uint64, error) {
 	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
 	ents, err := os.ReadDir(dir)
 	if err != nil {

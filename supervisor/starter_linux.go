@@ -17,9 +17,8 @@ type ProcSpec struct {
 	Dir    string
 	Stdout *os.File
 	Stderr *os.File
-	// Setpgid starts the process as the leader of a new process group
-	// (pgid = pid), so that it and everything it forks can be ended at once
-	// with kill(-pid) (Supervisor.Command).
+	// Setpgid starts the process in a process group of its own (its pid),
+	// so that the process and whatever it forks can be ended together.
 	Setpgid bool
 }
 
