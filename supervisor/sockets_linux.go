@@ -382,6 +382,16 @@ type ListenerError struct {
 	OtherUID  int    // the listening socket's owner uid, -1 when unknown
 }
 
+// Unwrap makes "nothing listens" an ECONNREFUSED, which is what a
+// connection to the address gets (the supervisor's liveness check tells a
+// gone address from a hang by it).
+func (e *ListenerError) Unwrap() error {
+	if !e.Listening {
+		return syscall.ECONNREFUSED
+	}
+	return nil
+}
+
 func (e *ListenerError) Error() string {
 	switch {
 	case !e.Listening:
