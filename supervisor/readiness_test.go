@@ -107,8 +107,9 @@ func TestEnvoyAdminReadinessUsesFreshConnections(t *testing.T) {
 	defer srv.Close()
 	probe := EnvoyAdmin{Addr: srv.Listener.Addr().String(), Interval: 20 * time.Millisecond}
 
-	// Warm the probe's connection while epoch 1 owns the address.
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	// Warm the probe's connection while epoch 1 owns the address (a must-pass
+	// step: its deadline is for a busy machine, not a bound).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := probe.Ready(ctx, selfProbe(1)); err != nil {
 		t.Fatalf("epoch 1 not ready: %v", err)

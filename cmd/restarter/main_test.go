@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -109,8 +108,8 @@ func startRestarter(t testing.TB, env []string, args ...string) *restarterProc {
 	}
 	r.pid = r.cmd.Process.Pid
 	go func() {
-		err := r.cmd.Wait()
-		r.code = exitCodeOf(err, r.cmd)
+		_ = r.cmd.Wait() // the exit status is in ProcessState
+		r.code = testutil.ExitCode(r.cmd.ProcessState)
 		close(r.done)
 	}()
 	t.Cleanup(func() {
@@ -121,7 +120,7 @@ func startRestarter(t testing.TB, env []string, args ...string) *restarterProc {
 			<-r.done
 		}
 		for _, g := range r.starts() { // no proxy outlives its test
-			if alive(g.pid) {
+			if testutil.Alive(g.pid) {
 				syscall.Kill(g.pid, syscall.SIGKILL)
 			}
 		}
@@ -130,16 +129,6 @@ func startRestarter(t testing.TB, env []string, args ...string) *restarterProc {
 		}
 	})
 	return r
-}
-
-func exitCodeOf(err error, cmd *exec.Cmd) int {
-	if err == nil {
-		return 0
-	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return cmd.ProcessState.ExitCode()
 }
 
 func (r *restarterProc) signal(sig syscall.Signal) {
@@ -371,23 +360,6 @@ func (r *restarterProc) waitReload(epoch int, ok bool) control.ReloadOutcome {
 		return nil
 	})
 	return *st.LastReload
-}
-
-func alive(pid int) bool {
-	_, state, ok := procStat(pid)
-	return ok && state != 'Z'
-}
-
-// procStat returns ppid and state of pid.
-func procStat(pid int) (int, byte, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid, f[0][0], true
 }
 
 // jsonLines parses every stderr line that is JSON.

@@ -40,7 +40,7 @@ func TestRule1EpochZeroThenSIGHUP(t *testing.T) {
 		t.Errorf("NOTIFY_SOCKET leaked to the proxy: %q", g0.info)
 	}
 	r.waitReady(1)
-	if !alive(g0.pid) {
+	if !testutil.Alive(g0.pid) {
 		t.Errorf("epoch 0 (pid %d) gone after epoch 1 became ready; want it draining", g0.pid)
 	}
 	r.signal(syscall.SIGTERM)
@@ -122,7 +122,7 @@ func TestRule3StopKillsStragglers(t *testing.T) {
 	if code := r.wait(15 * time.Second); code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
 	}
-	if alive(g0.pid) {
+	if testutil.Alive(g0.pid) {
 		t.Fatalf("proxy %d still alive after the restarter exited", g0.pid)
 	}
 	if r.countLog("SIGKILL", `"epoch":0`) == 0 {
@@ -153,7 +153,7 @@ func TestRule5ServingDiesExit1(t *testing.T) {
 	if code := r.wait(15 * time.Second); code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
 	}
-	if alive(g0.pid) {
+	if testutil.Alive(g0.pid) {
 		t.Errorf("draining epoch 0 (pid %d) survived; want it killed", g0.pid)
 	}
 	if r.countLog("serving generation died", `"exit_status":3`) == 0 {
@@ -170,7 +170,7 @@ func TestRule6Rollback(t *testing.T) {
 	r.waitReady(0)
 	r.signal(syscall.SIGHUP)
 	r.waitExited(1, 1)
-	if r.exited() || !alive(g0.pid) {
+	if r.exited() || !testutil.Alive(g0.pid) {
 		t.Fatalf("restarter or epoch 0 gone after a failed epoch 1")
 	}
 	r.waitReload(1, false)
@@ -224,7 +224,7 @@ func TestRule8ParentShutdownBackstop(t *testing.T) {
 	r.signal(syscall.SIGHUP)
 	r.waitReady(1)
 	testutil.WaitFor(t, 15*time.Second, func() error {
-		if alive(g0.pid) {
+		if testutil.Alive(g0.pid) {
 			return fmt.Errorf("hung epoch 0 (pid %d) still alive", g0.pid)
 		}
 		return nil
@@ -307,9 +307,9 @@ func TestRule9ReadyTimeout(t *testing.T) {
 	if res := r.waitReload(1, false); !strings.Contains(res.Reason, "not ready within") {
 		t.Fatalf("reload failed with %q, want not ready within the timeout", res.Reason)
 	}
-	if alive(g1.pid) || !alive(g0.pid) || r.exited() {
+	if testutil.Alive(g1.pid) || !testutil.Alive(g0.pid) || r.exited() {
 		t.Fatalf("after a ready timeout: epoch 1 alive=%v, epoch 0 alive=%v, restarter exited=%v; want false, true, false",
-			alive(g1.pid), alive(g0.pid), r.exited())
+			testutil.Alive(g1.pid), testutil.Alive(g0.pid), r.exited())
 	}
 }
 
@@ -388,7 +388,7 @@ func TestRule11ForkingStartScriptAndReaping(t *testing.T) {
 		}
 		return fmt.Errorf("epoch 0 is not pid %d in %+v", g0.pid, st.Generations)
 	})
-	if ppid, _, _ := procStat(g0.pid); ppid != r.pid {
+	if ppid, _, _ := testutil.ProcStat(g0.pid); ppid != r.pid {
 		t.Fatalf("proxy's parent is %d, want the restarter %d", ppid, r.pid)
 	}
 	r.waitReady(0)
@@ -406,11 +406,11 @@ func TestRule11ForkingStartScriptAndReaping(t *testing.T) {
 		t.Fatalf("orphan pid: %v", err)
 	}
 	orphan, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if ppid, _, ok := procStat(orphan); ok && ppid != r.pid {
+	if ppid, _, ok := testutil.ProcStat(orphan); ok && ppid != r.pid {
 		t.Fatalf("orphan %d has parent %d, want the subreaper restarter %d", orphan, ppid, r.pid)
 	}
 	testutil.WaitFor(t, 10*time.Second, func() error {
-		if _, st, ok := procStat(orphan); ok {
+		if _, st, ok := testutil.ProcStat(orphan); ok {
 			return fmt.Errorf("orphan %d still in /proc (state %c)", orphan, st)
 		}
 		return nil
@@ -419,7 +419,7 @@ func TestRule11ForkingStartScriptAndReaping(t *testing.T) {
 	if code := r.wait(10 * time.Second); code != 0 {
 		t.Fatalf("exit %d, want 0", code)
 	}
-	if alive(g0.pid) {
+	if testutil.Alive(g0.pid) {
 		t.Fatalf("tracked proxy %d alive after stop", g0.pid)
 	}
 }
