@@ -2,13 +2,17 @@ package testutil
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Alive reports whether pid is a live process (not a zombie).
@@ -118,4 +122,37 @@ func PIDsWithArg(arg string) []int {
 		}
 	}
 	return out
+}
+
+// ServerInfo is what tests read from an Envoy-like admin's /server_info.
+type ServerInfo struct {
+	State string `json:"state"`
+	Opts  struct {
+		RestartEpoch uint32 `json:"restart_epoch"`
+		BaseID       string `json:"base_id"`
+		DrainTime    string `json:"drain_time"`
+	} `json:"command_line_options"`
+}
+
+var adminClient = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+// GetServerInfo reads admin's /server_info (admin: host:port or an http://
+// base URL) on a new connection, as a readiness probe does.
+func GetServerInfo(admin string) (ServerInfo, error) {
+	var si ServerInfo
+	if !strings.Contains(admin, "://") {
+		admin = "http://" + admin
+	}
+	resp, err := adminClient.Get(strings.TrimRight(admin, "/") + "/server_info")
+	if err != nil {
+		return si, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return si, fmt.Errorf("server_info: status %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&si); err != nil {
+		return si, fmt.Errorf("server_info: %w", err)
+	}
+	return si, nil
 }
