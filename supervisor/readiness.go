@@ -89,13 +89,19 @@ func poll(ctx context.Context, p Probe, every time.Duration, try func() error) e
 	t := time.NewTicker(every)
 	defer t.Stop()
 	log := p.logger()
-	var last error
+	var last error // the last check's error
 	var firstFail, lastLog time.Time
 	tries := 0
 	for {
 		tries++
-		if last = try(); last == nil {
+		err := try()
+		if err == nil {
 			return nil
+		}
+		// A check cut short by ctx ending says nothing new: keep the one
+		// before it, which usually says why (held by pid X, refused, ...).
+		if last == nil || ctx.Err() == nil {
+			last = err
 		}
 		now := time.Now()
 		if firstFail.IsZero() {
@@ -186,17 +192,15 @@ func (h HTTP) Ready(ctx context.Context, p Probe) error {
 			zap.Uint32("epoch", p.Epoch), zap.String("url", u))
 	}
 	return poll(ctx, p, h.Interval, func() error {
-		if local {
-			if err := generationHolds(ctx, hostport, p); err != nil {
-				return err
-			}
-		}
 		code, _, err := get(ctx, c, u)
 		if err != nil {
 			return err
 		}
 		if code != http.StatusOK {
 			return fmt.Errorf("GET %s: status %d, want 200", u, code)
+		}
+		if local { // after the answer: the /proc scan runs once it counts
+			return generationHolds(ctx, hostport, p)
 		}
 		return nil
 	})
@@ -298,9 +302,6 @@ func (e EnvoyAdmin) Ready(ctx context.Context, p Probe) error {
 		return err
 	}
 	return poll(ctx, p, e.Interval, func() error {
-		if err := generationHolds(ctx, hostport, p); err != nil {
-			return err
-		}
 		code, body, err := get(ctx, c, url)
 		if err != nil {
 			return err
@@ -315,7 +316,9 @@ func (e EnvoyAdmin) Ready(ctx context.Context, p Probe) error {
 		if state != "LIVE" || epoch != p.Epoch {
 			return fmt.Errorf("server_info: state %s epoch %d, want LIVE epoch %d", state, epoch, p.Epoch)
 		}
-		return nil
+		// The answer counts only if it came from the generation: checked
+		// last, so the /proc scan runs once the answer is the right one.
+		return generationHolds(ctx, hostport, p)
 	})
 }
 
