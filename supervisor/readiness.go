@@ -138,14 +138,15 @@ type Rechecker interface {
 	Recheck(ctx context.Context, p Probe) error
 }
 
-// Recheck implements Rechecker.
-func (h HTTP) Recheck(ctx context.Context, p Probe) error { return h.Ready(ctx, p) }
+// Recheck implements Rechecker. Its caller reports the outcome, so the
+// check itself logs nothing (no "not ready yet" about a serving generation).
+func (h HTTP) Recheck(ctx context.Context, p Probe) error { p.Log = nil; return h.Ready(ctx, p) }
 
-// Recheck implements Rechecker.
-func (c CommandReady) Recheck(ctx context.Context, p Probe) error { return c.Ready(ctx, p) }
+// Recheck implements Rechecker, without logging (see HTTP.Recheck).
+func (c CommandReady) Recheck(ctx context.Context, p Probe) error { p.Log = nil; return c.Ready(ctx, p) }
 
-// Recheck implements Rechecker.
-func (e EnvoyAdmin) Recheck(ctx context.Context, p Probe) error { return e.Ready(ctx, p) }
+// Recheck implements Rechecker, without logging (see HTTP.Recheck).
+func (e EnvoyAdmin) Recheck(ctx context.Context, p Probe) error { p.Log = nil; return e.Ready(ctx, p) }
 
 // HTTP is ready when GET URL answers 200. Placeholders are expanded in URL.
 //
