@@ -143,7 +143,10 @@ type Rechecker interface {
 func (h HTTP) Recheck(ctx context.Context, p Probe) error { p.Log = nil; return h.Ready(ctx, p) }
 
 // Recheck implements Rechecker, without logging (see HTTP.Recheck).
-func (c CommandReady) Recheck(ctx context.Context, p Probe) error { p.Log = nil; return c.Ready(ctx, p) }
+func (c CommandReady) Recheck(ctx context.Context, p Probe) error {
+	p.Log = nil
+	return c.Ready(ctx, p)
+}
 
 // Recheck implements Rechecker, without logging (see HTTP.Recheck).
 func (e EnvoyAdmin) Recheck(ctx context.Context, p Probe) error { p.Log = nil; return e.Ready(ctx, p) }
