@@ -140,10 +140,20 @@ func accepts(local, addr netip.AddrPort) bool {
 	return false
 }
 
-// tcpListeners reads the LISTEN sockets from /proc/net/tcp and tcp6 (the
-// network namespace of this process, which is the one its probes connect
-// from). A missing tcp6 (IPv6 disabled) is not an error.
+// tcpListeners returns the LISTEN sockets of this process's network
+// namespace (the one its probes connect from): from sock_diag, which is
+// cheap however many connections there are, else from /proc/net/tcp and
+// tcp6 (a kernel or sandbox without sock_diag).
 func tcpListeners() ([]tcpListener, error) {
+	if ls, err := tcpListenersDiag(); err == nil {
+		return ls, nil
+	}
+	return tcpListenersProc()
+}
+
+// tcpListenersProc reads the LISTEN sockets from /proc/net/tcp and tcp6. A
+// missing tcp6 (IPv6 disabled) is not an error.
+func tcpListenersProc() ([]tcpListener, error) {
 	var out []tcpListener
 	for _, name := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		f, err := os.Open(name)

@@ -134,3 +134,49 @@ func FuzzParseHexAddrPort(f *testing.F) {
 		}
 	})
 }
+
+// TestListenersDiagAndProcAgree: sock_diag and /proc/net/tcp see the same
+// listener, with the same inode and owner.
+func TestListenersDiagAndProcAgree(t *testing.T) {
+	for _, network := range []string{"tcp4", "tcp6"} {
+		ln, err := net.Listen(network, "localhost:0")
+		if err != nil {
+			t.Logf("%s: %v (skipped)", network, err)
+			continue
+		}
+		defer ln.Close()
+		addr := netip.MustParseAddrPort(ln.Addr().String())
+		find := func(ls []tcpListener) *tcpListener {
+			for i, l := range ls {
+				if l.Local.Port() == addr.Port() && l.Local.Addr().Unmap() == addr.Addr().Unmap() {
+					return &ls[i]
+				}
+			}
+			return nil
+		}
+		diag, err := tcpListenersDiag()
+		if err != nil {
+			t.Skipf("sock_diag: %v", err)
+		}
+		proc, err := tcpListenersProc()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, p := find(diag), find(proc)
+		if d == nil || p == nil || *d != *p || d.UID != os.Getuid() || d.Inode == 0 {
+			t.Fatalf("%s listener %s: sock_diag %+v, /proc %+v; want the same, uid %d", network, addr, d, p, os.Getuid())
+		}
+	}
+}
+
+func FuzzParseInetDiagMsg(f *testing.F) {
+	seed := make([]byte, inetDiagMsgMinLen)
+	seed[0], seed[1] = 2, tcpStateListen
+	f.Add(seed)
+	f.Add([]byte{10, tcpStateListen})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if l, ok := parseInetDiagMsg(b); ok && (!l.Local.IsValid() || len(b) < inetDiagMsgMinLen) {
+			t.Fatalf("parseInetDiagMsg(%x) = %+v from a message it should refuse", b, l)
+		}
+	})
+}
