@@ -16,9 +16,10 @@ import (
 )
 
 // This file answers "which process holds the TCP listener for this
-// address?" from /proc: the listening sockets of our network namespace in
-// /proc/net/tcp and tcp6 (local address, state 0A = LISTEN, socket inode),
-// matched against the "socket:[inode]" links in /proc/<pid>/fd. It is the
+// address?": the listening sockets of our network namespace (local address,
+// owner uid, socket inode) from sock_diag (sockdiag_linux.go), or else from
+// /proc/net/tcp and tcp6 (state 0A = LISTEN), matched against the
+// "socket:[inode]" links in /proc/<pid>/fd. It is the
 // evidence that a readiness answer came from the generation being checked
 // and not from some other process on the same address.
 
