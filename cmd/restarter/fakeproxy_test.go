@@ -16,8 +16,9 @@ import (
 	"time"
 )
 
-// fakeProxy is the test binary acting as a proxy generation. It is told what
-// to do through FP_* environment variables (inherited through the restarter):
+// fakeProxy is the test binary acting as a proxy generation (the helper
+// command "fakeproxy"). It is told what to do through FP_* environment
+// variables (inherited through the restarter; each is in fpKnobs):
 //
 //	FP_DIR                 start.<epoch>.<pid> files (argv and env) and sig.<epoch>.<pid> (one signal per line)
 //	FP_FAIL_ONCE_EPOCHS    exit 1 after 100ms the first time this epoch starts
@@ -31,9 +32,8 @@ import (
 //	                       says LIVE at its RESTART_EPOCH once FP_DIR/live.<epoch> exists
 //	                       (PRE_INITIALIZING before), any other path answers 200 or 503 likewise;
 //	                       each request is a line in FP_DIR/hits.<epoch>
-//	FP_NOTIFY              send READY=1 to NOTIFY_SOCKET after FP_NOTIFY (a duration), in
-//	                       the epochs of FP_NOTIFY_EPOCHS (all when unset), except the first
-//	                       start of an epoch in FP_NOTIFY_SKIP_ONCE_EPOCHS
+//	FP_NOTIFY              send READY=1 to NOTIFY_SOCKET after FP_NOTIFY (a duration), except
+//	                       the first start of an epoch in FP_NOTIFY_SKIP_ONCE_EPOCHS
 //
 // With the arguments --mode validate it is a validator instead (as Envoy and
 // the test proxy): it appends its epoch to FP_DIR/validated and exits 1
@@ -91,7 +91,7 @@ func fakeProxy() int {
 			skipNotify = true
 		}
 	}
-	if v := os.Getenv("FP_NOTIFY"); v != "" && !skipNotify && (os.Getenv("FP_NOTIFY_EPOCHS") == "" || in("FP_NOTIFY_EPOCHS")) {
+	if v := os.Getenv("FP_NOTIFY"); v != "" && !skipNotify {
 		d, _ := time.ParseDuration(v)
 		time.Sleep(d)
 		if err := sdNotifyReady(os.Getenv("NOTIFY_SOCKET")); err != nil {

@@ -20,19 +20,17 @@ import (
 	"github.com/hotrestart/restarter/internal/testutil"
 )
 
-// The test binary plays both the restarter (RESTARTER_TEST_ROLE=restarter)
-// and the proxy (first argument "fakeproxy").
+// The test binary plays the restarter (RESTARTER_TEST_ROLE=restarter) and
+// its registered helper commands (helpers_test.go: the fake proxy).
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "fakeproxy" {
-		os.Exit(fakeProxy())
-	}
+	runHelper()
 	if os.Getenv("RESTARTER_TEST_ROLE") == "restarter" {
 		os.Unsetenv("RESTARTER_TEST_ROLE")
 		os.Exit(run(os.Args[1:]))
 	}
 	code := m.Run()
 	build.Cleanup() // the benchmarks' restarter binary
-	os.Exit(code)
+	os.Exit(reportUnused(code))
 }
 
 // outFile is a file the restarter writes its stdout or stderr to. A file,
@@ -66,6 +64,7 @@ func proxyArgs(extra ...string) []string {
 // environment env. It is killed in Cleanup if still running.
 func startRestarter(t testing.TB, env []string, args ...string) *restarterProc {
 	t.Helper()
+	checkFPKnobs(t, env)
 	dir := t.TempDir()
 	r := &restarterProc{t: t, dir: dir, stdout: &outFile{filepath.Join(dir, "stdout")}, stderr: &outFile{filepath.Join(dir, "stderr")}, done: make(chan struct{})}
 	for i, a := range args {
