@@ -21,6 +21,8 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // CONTROL_TEST_DIAL=<socket> makes the test binary a client that sends one
@@ -566,11 +568,7 @@ func FuzzDecodeRequest(f *testing.F) {
 
 func countFDs(t *testing.T) int {
 	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
+	return testutil.CountFDs(t, 0)
 }
 
 func TestNoFDLeak(t *testing.T) {

@@ -10,15 +10,13 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 func countFDs(t testing.TB) int {
 	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
+	return testutil.CountFDs(t, 0)
 }
 
 var sockTypes = []struct {

@@ -40,7 +40,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -96,12 +95,7 @@ func buildBinaries(t testing.TB) Binaries {
 // freeAddr returns a loopback address whose port was free a moment ago.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return testutil.FreeAddr(t)
 }
 
 var uniqueSeq atomic.Int64
@@ -345,21 +339,11 @@ var probeClient = &http.Client{
 
 // getServerInfo reads state and restart_epoch from the admin /server_info.
 func getServerInfo(admin string) (state string, epoch int, err error) {
-	resp, err := probeClient.Get("http://" + admin + "/server_info")
+	si, err := testutil.GetServerInfo(admin)
 	if err != nil {
 		return "", -1, err
 	}
-	defer resp.Body.Close()
-	var si struct {
-		State string `json:"state"`
-		Opts  struct {
-			Epoch int `json:"restart_epoch"`
-		} `json:"command_line_options"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&si); err != nil {
-		return "", -1, fmt.Errorf("server_info: %w", err)
-	}
-	return si.State, si.Opts.Epoch, nil
+	return si.State, int(si.Opts.RestartEpoch), nil
 }
 
 // waitLive waits until the admin reports LIVE at epoch.

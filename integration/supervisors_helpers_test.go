@@ -213,18 +213,7 @@ func readPidFile(path string) (int, error) {
 	return pid, nil
 }
 
-func alive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(st)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
-}
+func alive(pid int) bool { return testutil.Alive(pid) }
 
 // servingPid waits until epoch is LIVE and "/" answers from it; it returns
 // the pid the proxy reports.

@@ -21,10 +21,18 @@ type CommandResult struct {
 const maxOutput = 64 << 10
 
 // Command runs argv with env through the supervisor's starter and reaper and
-// returns its exit status and output. When ctx ends the command is killed
-// (SIGKILL) and ctx's error is returned. Use it instead of os/exec: the
-// supervisor reaps every child of the process, so exec.Cmd.Wait would race.
-// It works only while Run is running.
+// returns its exit status and output. It is a CommandRunner.
+//
+// The command runs as a process group of its own, and the whole group is
+// ended (SIGKILL) when the command ends: when ctx ends (ctx's error is
+// returned), and also when it exits by itself, so that nothing it left in
+// the background (a `sleep 1000 &` of a validator script) outlives it. Run
+// cancels the contexts it passes to the readiness checks and the validator
+// before it returns, so no command survives the supervisor either. A child
+// that leaves the group on purpose (setsid, setpgid) is not followed.
+//
+// Use it instead of os/exec: the supervisor reaps every child of the
+// process, so exec.Cmd.Wait would race. It works only while Run is running.
 func (s *Supervisor) Command(ctx context.Context, argv, env []string) (CommandResult, error) {
 	if len(argv) == 0 {
 		return CommandResult{}, fmt.Errorf("command: empty argv")
@@ -47,7 +55,7 @@ func (s *Supervisor) Command(ctx context.Context, argv, env []string) (CommandRe
 	if err != nil {
 		return CommandResult{}, fmt.Errorf("command pipe: %w", err)
 	}
-	pid, err := s.starter.Start(ProcSpec{Path: path, Args: argv, Env: env, Stdout: w, Stderr: w})
+	pid, err := s.starter.Start(ProcSpec{Path: path, Args: argv, Env: env, Stdout: w, Stderr: w, Setpgid: true})
 	w.Close()
 	if err != nil {
 		r.Close()
@@ -71,9 +79,14 @@ func (s *Supervisor) Command(ctx context.Context, argv, env []string) (CommandRe
 	case st = <-exited:
 	case <-ctx.Done():
 		ctxErr = ctx.Err()
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		st = <-exited
 	}
+	// The leader is gone; what it left in its group goes too. While the
+	// group has members Linux does not hand its id to a new process; once it
+	// has none this finds nothing (ESRCH), unless the pid space wrapped in
+	// the moment since the reap.
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	// A grandchild may still hold the pipe: do not wait for EOF forever.
 	r.SetReadDeadline(timeNowPlus(ctxErr))
 	<-readDone

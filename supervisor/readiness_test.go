@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,13 +60,13 @@ func TestEnvoyAdminReadiness(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	epoch.Store(1)
-	if err := (EnvoyAdmin{Addr: srv.Listener.Addr().String(), Interval: 20 * time.Millisecond}).Ready(ctx, Probe{Epoch: 2}); err == nil {
+	if err := (EnvoyAdmin{Addr: srv.Listener.Addr().String(), Interval: 20 * time.Millisecond}).Ready(ctx, selfProbe(2)); err == nil {
 		t.Fatalf("ready while server_info reports epoch 1, want epoch 2")
 	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel2()
 	go func() { time.Sleep(100 * time.Millisecond); epoch.Store(2) }()
-	if err := (EnvoyAdmin{Addr: srv.URL, Interval: 20 * time.Millisecond}).Ready(ctx2, Probe{Epoch: 2}); err != nil {
+	if err := (EnvoyAdmin{Addr: srv.URL, Interval: 20 * time.Millisecond}).Ready(ctx2, selfProbe(2)); err != nil {
 		t.Fatalf("not ready at epoch 2: %v", err)
 	}
 }
@@ -80,7 +81,7 @@ func TestHTTPReadiness(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := (HTTP{URL: srv.URL, Interval: 10 * time.Millisecond}).Ready(ctx, Probe{}); err != nil || n.Load() != 3 {
+	if err := (HTTP{URL: srv.URL, Interval: 10 * time.Millisecond}).Ready(ctx, selfProbe(0)); err != nil || n.Load() != 3 {
 		t.Fatalf("HTTP ready = %v after %d polls, want nil after 3", err, n.Load())
 	}
 }
@@ -106,18 +107,25 @@ func TestEnvoyAdminReadinessUsesFreshConnections(t *testing.T) {
 	defer srv.Close()
 	probe := EnvoyAdmin{Addr: srv.Listener.Addr().String(), Interval: 20 * time.Millisecond}
 
-	// Warm the probe's connection while epoch 1 owns the address.
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	// Warm the probe's connection while epoch 1 owns the address (a must-pass
+	// step: its deadline is for a busy machine, not a bound).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := probe.Ready(ctx, Probe{Epoch: 1}); err != nil {
+	if err := probe.Ready(ctx, selfProbe(1)); err != nil {
 		t.Fatalf("epoch 1 not ready: %v", err)
 	}
 	handedOver.Store(true)
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel2()
-	if err := probe.Ready(ctx2, Probe{Epoch: 2}); err != nil {
+	if err := probe.Ready(ctx2, selfProbe(2)); err != nil {
 		t.Fatalf("epoch 2 not seen after the handover (probe reused the old connection?): %v", err)
 	}
 }
 
 type connEpochKey struct{}
+
+// selfProbe is a probe of a generation that is this test process: the
+// test's own listeners belong to it.
+func selfProbe(epoch uint32) Probe {
+	return Probe{Vars: Vars{Epoch: epoch}, PID: os.Getpid()}
+}

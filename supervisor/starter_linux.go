@@ -17,6 +17,9 @@ type ProcSpec struct {
 	Dir    string
 	Stdout *os.File
 	Stderr *os.File
+	// Setpgid starts the process in a process group of its own (its pid),
+	// so that the process and whatever it forks can be ended together.
+	Setpgid bool
 }
 
 // Starter starts a process that is a child of this process and returns its
@@ -81,7 +84,7 @@ func forkExec(s ProcSpec) (int, error) {
 		Dir:   s.Dir,
 		Env:   s.Env,
 		Files: files,
-		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM},
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: s.Setpgid},
 	})
 	runtime.KeepAlive(s.Stdout)
 	runtime.KeepAlive(s.Stderr)

@@ -33,8 +33,9 @@ type Config struct {
 	// Readiness decides when a generation is ready (default After{5s}).
 	Readiness Readiness
 	// Validate, when set, runs before each reload (not before epoch 0); an
-	// error aborts that reload and the old generation keeps serving.
-	Validate func(ctx context.Context, epoch uint32) error
+	// error aborts that reload and the old generation keeps serving. It gets
+	// the next generation's Probe (PID 0): its values and the command runner.
+	Validate func(ctx context.Context, next Probe) error
 	// GenerationEnv adds environment variables for one generation (for
 	// example a NOTIFY_SOCKET of the restarter's own).
 	GenerationEnv func(epoch uint32) []string
@@ -455,7 +456,7 @@ func (s *Supervisor) startReload(op *reloadOp) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			err := s.cfg.Validate(s.baseCtx, epoch)
+			err := s.cfg.Validate(s.baseCtx, s.probe(epoch, 0))
 			send(s, s.validc, validMsg{op, err})
 		}()
 		s.publish()
@@ -513,7 +514,7 @@ func (s *Supervisor) launch(op *reloadOp) {
 	s.watch(pid)
 	rctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.ReadyTimeout)
 	g.cancel = cancel
-	probe := Probe{Epoch: epoch, PID: pid, BaseID: s.cfg.BaseID, Command: s.Command}
+	probe := s.probe(epoch, pid)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -741,7 +742,7 @@ func (s *Supervisor) recheckServing() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(s.baseCtx, min(s.cfg.ReadyTimeout, recheckTimeout))
-	probe := Probe{Epoch: g.epoch, PID: g.pid, BaseID: s.cfg.BaseID, Command: s.Command}
+	probe := s.probe(g.epoch, g.pid)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

@@ -147,10 +147,10 @@ func TestValidateAbortsReload(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	var calls []uint32
 	var mu sync.Mutex
-	h := start(t, Config{Validate: func(ctx context.Context, epoch uint32) error {
+	h := start(t, Config{Validate: func(ctx context.Context, next Probe) error {
 		mu.Lock()
 		defer mu.Unlock()
-		calls = append(calls, epoch)
+		calls = append(calls, next.Epoch)
 		if len(calls) == 1 {
 			return errors.New("bad config")
 		}
@@ -178,7 +178,10 @@ func TestValidateAbortsReload(t *testing.T) {
 
 func TestConcurrentReloadsCoalesce(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	h := start(t, Config{Readiness: After{D: 2 * time.Second}})
+	// Epoch 1 is not ready until all ten reloads were asked for (a gate,
+	// not a 2 s race against the machine's load).
+	gate := &gatedReady{open: make(chan struct{})}
+	h := start(t, Config{Readiness: gate})
 	h.waitState(0, StateReady)
 	var wg sync.WaitGroup
 	results := make([]ReloadResult, 10)
@@ -188,11 +191,15 @@ func TestConcurrentReloadsCoalesce(t *testing.T) {
 			defer wg.Done()
 			results[i], _ = h.s.Reload(context.Background())
 		}()
-		time.Sleep(20 * time.Millisecond)
 	}
-	if h.s.Status().NextEpoch != 1 {
-		t.Skip("machine too loaded: epoch 1 was ready before all 10 reloads were asked for")
-	}
+	testutil.WaitFor(t, 10*time.Second, func() error {
+		if st := h.s.Status(); !st.Pending {
+			return errors.New("no reload pending yet")
+		}
+		return nil
+	})
+	testutil.Settle() // the rest of the ten reach the state machine: nothing to poll for that
+	close(gate.open)
 	wg.Wait()
 	var maxEpoch uint32
 	for i, r := range results {
@@ -296,5 +303,21 @@ func TestPing(t *testing.T) {
 	s, _ := New(Config{Argv: []string{"/bin/true"}})
 	if err := s.Ping(expired); err == nil {
 		t.Fatalf("Ping before Run = nil, want an error")
+	}
+}
+
+// gatedReady makes epoch 0 ready at once and later epochs once open is
+// closed.
+type gatedReady struct{ open chan struct{} }
+
+func (g *gatedReady) Ready(ctx context.Context, p Probe) error {
+	if p.Epoch == 0 {
+		return nil
+	}
+	select {
+	case <-g.open:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }

@@ -17,6 +17,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -50,11 +52,7 @@ func testConfig(t testing.TB, path string, epoch uint32) Config {
 
 func countFDs(t testing.TB) int {
 	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
+	return testutil.CountFDs(t, 0)
 }
 
 // tcpListener returns a loopback listener and its file (a dup).

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotrestart/restarter/control"
 	"github.com/hotrestart/restarter/internal/testutil"
 )
 
@@ -53,17 +56,51 @@ func sleepPath(b *testing.B) string {
 	return p
 }
 
-func startBuilt(b *testing.B, extra ...string) *exec.Cmd {
+// builtProc is the real restarter started by startBuilt.
+type builtProc struct {
+	*exec.Cmd
+	runDir string
+}
+
+func startBuilt(b *testing.B, extra ...string) builtProc {
 	b.Helper()
 	bin := builtRestarter(b)
-	args := append([]string{"--runtime-dir", b.TempDir(), "--log-level", "error", "--term-wait", "5s"}, extra...)
+	runDir := b.TempDir()
+	args := append([]string{"--runtime-dir", runDir, "--log-level", "error", "--term-wait", "5s"}, extra...)
 	args = append(args, "--", sleepPath(b), "100000")
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	return cmd
+	return builtProc{cmd, runDir}
+}
+
+// waitServing polls the restarter's status (its control socket) until the
+// generation with pid is ready, so that the next SIGHUP is not held.
+func (p builtProc) waitServing(b *testing.B, pid int) {
+	b.Helper()
+	testutil.WaitFor(b, 10*time.Second, func() error {
+		path, err := control.Find(p.runDir, "")
+		if err != nil {
+			return err
+		}
+		c, err := control.Dial(path)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		st, err := c.Status(context.Background())
+		if err != nil {
+			return err
+		}
+		for _, g := range st.Generations {
+			if g.PID == pid && g.Ready != nil {
+				return nil
+			}
+		}
+		return fmt.Errorf("pid %d not ready in %+v", pid, st.Generations)
+	})
 }
 
 // waitNewChild polls until pid has a child not in old that has exec'd path.
@@ -87,7 +124,7 @@ func BenchmarkSIGHUPToExec(b *testing.B) {
 	r := startBuilt(b, "--ready-after", "1ms")
 	defer func() { r.Process.Signal(syscall.SIGTERM); r.Wait() }()
 	first := waitNewChild(b, r.Process.Pid, map[int]bool{}, sp)
-	time.Sleep(50 * time.Millisecond)
+	r.waitServing(b, first)
 	prev := first
 	var total time.Duration
 	b.ResetTimer()
@@ -101,9 +138,9 @@ func BenchmarkSIGHUPToExec(b *testing.B) {
 		c := waitNewChild(b, r.Process.Pid, old, sp)
 		total += time.Since(t0)
 		b.StopTimer()
-		// Let it become ready (1ms) so the next HUP is not held, then end
-		// the old one as Envoy's new epoch does to its parent.
-		time.Sleep(30 * time.Millisecond)
+		// Wait until it is ready (1ms) so the next HUP is not held, then
+		// end the old one as Envoy's new epoch does to its parent.
+		r.waitServing(b, c)
 		syscall.Kill(prev, syscall.SIGTERM)
 		prev = c
 		b.StartTimer()
@@ -181,10 +218,10 @@ func BenchmarkIdleRSS(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		r := startBuilt(b, "--ready-after", "10ms")
 		first := waitNewChild(b, r.Process.Pid, map[int]bool{}, sp)
-		time.Sleep(100 * time.Millisecond)
+		r.waitServing(b, first)
 		r.Process.Signal(syscall.SIGHUP)
 		waitNewChild(b, r.Process.Pid, map[int]bool{first: true}, sp)
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // idle: the measurement window, not a state
 		rss = vmRSS(r.Process.Pid)
 		r.Process.Signal(syscall.SIGTERM)
 		r.Wait()

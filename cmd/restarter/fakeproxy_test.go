@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -14,8 +16,9 @@ import (
 	"time"
 )
 
-// fakeProxy is the test binary acting as a proxy generation. It is told what
-// to do through FP_* environment variables (inherited through the restarter):
+// fakeProxy is the test binary acting as a proxy generation (the helper
+// command "fakeproxy"). It is told what to do through FP_* environment
+// variables (inherited through the restarter; each is in fpKnobs):
 //
 //	FP_DIR                 start.<epoch>.<pid> files (argv and env) and sig.<epoch>.<pid> (one signal per line)
 //	FP_FAIL_ONCE_EPOCHS    exit 1 after 100ms the first time this epoch starts
@@ -25,9 +28,12 @@ import (
 //	FP_FORK                start a copy of itself (which does the rest) and exit 0 at once
 //	FP_ORPHAN              leave an orphan (sleep 0.5, pid in FP_DIR/orphan) that is a zombie unless reaped
 //	FP_PRINT               print "hello from epoch N" on stdout and "warn from epoch N" on stderr
-//	FP_NOTIFY              send READY=1 to NOTIFY_SOCKET after FP_NOTIFY (a duration), in
-//	                       the epochs of FP_NOTIFY_EPOCHS (all when unset), except the first
-//	                       start of an epoch in FP_NOTIFY_SKIP_ONCE_EPOCHS
+//	FP_ADMIN               serve HTTP on this address (SO_REUSEPORT, so every epoch binds it): /server_info
+//	                       says LIVE at its RESTART_EPOCH once FP_DIR/live.<epoch> exists
+//	                       (PRE_INITIALIZING before), any other path answers 200 or 503 likewise;
+//	                       each request is a line in FP_DIR/hits.<epoch>
+//	FP_NOTIFY              send READY=1 to NOTIFY_SOCKET after FP_NOTIFY (a duration), except
+//	                       the first start of an epoch in FP_NOTIFY_SKIP_ONCE_EPOCHS
 //
 // With --hot-restart-version it prints FP_DIR/hot-restart-version (default
 // 11.fake) and exits, as Envoy does.
@@ -78,6 +84,12 @@ func fakeProxy() int {
 		_ = os.WriteFile(tmp, []byte(info), 0o644)
 		_ = os.Rename(tmp, filepath.Join(dir, "start."+epoch+"."+pid))
 	}
+	if addr := os.Getenv("FP_ADMIN"); addr != "" {
+		if err := serveFakeAdmin(addr, dir, epoch); err != nil {
+			fmt.Fprintln(os.Stderr, "fakeproxy admin:", err)
+			return 9
+		}
+	}
 	if os.Getenv("FP_PRINT") == "1" {
 		fmt.Fprintf(os.Stdout, "hello from epoch %s\n", epoch)
 		fmt.Fprintf(os.Stderr, "warn from epoch %s\n", epoch)
@@ -90,7 +102,7 @@ func fakeProxy() int {
 			skipNotify = true
 		}
 	}
-	if v := os.Getenv("FP_NOTIFY"); v != "" && !skipNotify && (os.Getenv("FP_NOTIFY_EPOCHS") == "" || in("FP_NOTIFY_EPOCHS")) {
+	if v := os.Getenv("FP_NOTIFY"); v != "" && !skipNotify {
 		d, _ := time.ParseDuration(v)
 		time.Sleep(d)
 		if err := sdNotifyReady(os.Getenv("NOTIFY_SOCKET")); err != nil {
@@ -167,4 +179,45 @@ func sdNotifyReady(path string) error {
 	defer c.Close()
 	_, err = c.Write([]byte("READY=1\nSTATUS=fake proxy up"))
 	return err
+}
+
+// serveFakeAdmin serves an Envoy-like admin on addr (see FP_ADMIN) until the
+// process exits.
+func serveFakeAdmin(addr, dir, epoch string) error {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, 0xf /* SO_REUSEPORT */, 1)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
+	if err != nil {
+		return err
+	}
+	live := func() bool {
+		_, err := os.Stat(filepath.Join(dir, "live."+epoch))
+		return err == nil
+	}
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f, err := os.OpenFile(filepath.Join(dir, "hits."+epoch), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			fmt.Fprintln(f, r.URL.Path)
+			f.Close()
+		}
+		if r.URL.Path == "/server_info" {
+			state := "PRE_INITIALIZING"
+			if live() {
+				state = "LIVE"
+			}
+			fmt.Fprintf(w, `{"state":%q,"command_line_options":{"restart_epoch":%s}}`, state, epoch)
+			return
+		}
+		if !live() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	return nil
 }

@@ -33,23 +33,22 @@ var errVersionMismatch = errors.New("hot restart version mismatch")
 // reload with both versions named; the path for such upgrades is a full
 // restart (stop, then start again at epoch 0). next, if not nil, runs after
 // a passed check.
-func withHotRestartVersionCheck(cfg Config, next func(context.Context, uint32) error, sup func() *supervisor.Supervisor, log *zap.Logger) func(context.Context, uint32) error {
+func withHotRestartVersionCheck(cfg Config, next func(context.Context, supervisor.Probe) error, status func() supervisor.Status, log *zap.Logger) func(context.Context, supervisor.Probe) error {
 	if !cfg.Envoy || cfg.Script || len(cfg.Argv) == 0 {
 		return next
 	}
 	// COMMAND's arguments with the placeholders of epoch, as the validator
 	// gets them.
-	args := func(epoch uint32) []string {
-		v := supervisor.Vars{Epoch: epoch, BaseID: cfg.BaseID, DrainTimeS: supervisor.Seconds(cfg.DrainTime),
-			ParentShutdownTimeS: supervisor.Seconds(cfg.ParentShutdownTime)}
+	args := func(v supervisor.Vars, epoch uint32) []string {
+		v.Epoch = epoch
 		return supervisor.Expand(versionArgs(cfg.Argv[1:]), v)
 	}
 	var mu sync.Mutex
 	byEpoch := map[uint32]string{} // version each checked generation was started with
-	run := func(ctx context.Context, argv []string) (string, error) {
+	run := func(ctx context.Context, p supervisor.Probe, argv []string) (string, error) {
 		ctx, cancel := context.WithTimeout(ctx, hotRestartVersionTimeout)
 		defer cancel()
-		res, err := sup().Command(ctx, argv, os.Environ())
+		res, err := p.Run(ctx, argv, os.Environ())
 		out := strings.TrimSpace(string(res.Output))
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
@@ -61,21 +60,22 @@ func withHotRestartVersionCheck(cfg Config, next func(context.Context, uint32) e
 		}
 		return lastLine(out), nil
 	}
-	return func(ctx context.Context, epoch uint32) error {
-		serving, ok := servingGeneration(sup().Status())
+	return func(ctx context.Context, p supervisor.Probe) error {
+		epoch := p.Epoch
+		serving, ok := servingGeneration(status())
 		if ok {
 			mu.Lock()
 			old, known := byEpoch[serving.Epoch]
 			mu.Unlock()
 			if !known {
-				v, err := run(ctx, append([]string{"/proc/" + strconv.Itoa(serving.PID) + "/exe"}, args(serving.Epoch)...))
+				v, err := run(ctx, p, append([]string{"/proc/" + strconv.Itoa(serving.PID) + "/exe"}, args(p.Vars, serving.Epoch)...))
 				if err != nil {
 					log.Warn("cannot tell the serving generation's hot restart version; not comparing",
 						zap.Uint32("epoch", serving.Epoch), zap.Error(err))
 				}
 				old = v
 			}
-			v, err := run(ctx, append([]string{cfg.Argv[0]}, args(epoch)...))
+			v, err := run(ctx, p, append([]string{cfg.Argv[0]}, args(p.Vars, epoch)...))
 			if err != nil {
 				return fmt.Errorf("the new binary's hot restart version: %w (a binary that cannot tell it cannot hot-restart either)", err)
 			}
@@ -91,7 +91,7 @@ func withHotRestartVersionCheck(cfg Config, next func(context.Context, uint32) e
 			mu.Unlock()
 		}
 		if next != nil {
-			return next(ctx, epoch)
+			return next(ctx, p)
 		}
 		return nil
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/hotrestart/restarter/internal/testutil"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,8 +36,8 @@ func TestHotRestartVersionMismatchRefused(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, `"11.fake"`) || !strings.Contains(errs, `"12.fake"`) || !strings.Contains(errs, "full restart") {
 		t.Fatalf("reload across versions: exit %d, stderr %q; want 1 naming 11.fake, 12.fake and a full restart", code, errs)
 	}
-	if n := len(r.starts()); n != 2 || !alive(g1.pid) {
-		t.Fatalf("after the refused reload: %d starts, epoch 1 alive %v; want 2 and alive", n, alive(g1.pid))
+	if n := len(r.starts()); n != 2 || !testutil.Alive(g1.pid) {
+		t.Fatalf("after the refused reload: %d starts, epoch 1 alive %v; want 2 and alive", n, testutil.Alive(g1.pid))
 	}
 	if st := statusJSON(t, runDir); genState(st, 1) != "ready" || st.LastReload == nil || st.LastReload.OK {
 		t.Fatalf("status: %+v; want epoch 1 ready and a failed last reload", st)

@@ -23,6 +23,10 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
+// maxSocketPath is the longest path a Unix socket can be bound at
+// (sizeof(sun_path) - 1, unix(7)).
+const maxSocketPath = 107
+
 // Exit codes.
 const (
 	exitOK       = 0
@@ -78,16 +82,11 @@ func run(args []string) int {
 func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) int {
 	instance := control.InstanceName(cfg.Name, cfg.BaseID)
 	ctlPath := control.SocketPath(cfg.RuntimeDir, instance)
-	longest := ctlPath
-	if cfg.ReadyNotify {
-		longest = filepath.Join(cfg.RuntimeDir, instance+".4294967295.notify")
-	}
-	if len(longest) > maxSocketPath {
-		log.Error("runtime dir too long for a Unix socket", zap.String("path", longest))
-		fmt.Fprintf(os.Stderr, "restarter: socket path %s is longer than %d bytes: use a shorter --runtime-dir or --name\n", longest, maxSocketPath)
+	if err := checkSocketPaths(cfg, instance, ctlPath); err != nil {
+		log.Error("runtime dir too long for a Unix socket", zap.Error(err))
+		fmt.Fprintf(os.Stderr, "restarter: %v\n", err)
 		return exitUsage
 	}
-
 	var w *watch.Watcher
 	if len(cfg.Watch) > 0 {
 		var err error
@@ -103,19 +102,16 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 	n := sdnotify.NewNotifier(log)
 	hist := &history{}
 	sc := supervisorConfig(cfg, log)
-	var nr *notifyReady
 	if cfg.ReadyNotify {
-		nr = newNotifyReady(cfg.RuntimeDir, instance, log)
+		nr := newNotifyReady(cfg.RuntimeDir, instance, log)
 		defer nr.Close()
 		sc.Readiness = nr
 		sc.GenerationEnv = nr.Env
 	}
 	var sup *supervisor.Supervisor
-	if cfg.Validator != nil {
-		sc.Validate = validateFunc(cfg, func() *supervisor.Supervisor { return sup }, log)
-	}
-	sc.Validate = withHotRestartVersionCheck(cfg, sc.Validate, func() *supervisor.Supervisor { return sup }, log)
-	sc.Validate = withStuckInitCheck(sc.Validate, func() *supervisor.Supervisor { return sup }, log)
+	status := func() supervisor.Status { return sup.Status() }
+	sc.Validate = withHotRestartVersionCheck(cfg, sc.Validate, status, log)
+	sc.Validate = withStuckInitCheck(sc.Validate, status, log)
 	met := newMetricsHook(cfg)
 	tail := newStderrTail(os.Stderr, log)
 	defer tail.Close() // after Run returned: every generation is gone
@@ -153,7 +149,32 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 	defer cancel()
 	runErr := make(chan error, 1)
 	go func() { runErr <- sup.Run(ctx) }()
+	defer startWatchdog(n, sup, log)()
+	if w != nil {
+		defer reloadOnChange(w, sup, cfg.Watch, log)() // waits after w.Close (defers run last-in first-out)
+		defer w.Close()
+	}
+	gs := newGracefulStop(cfg, log, func(s string) { _ = n.Stopping(s) })
+	return signalLoop(sup, gs, sigc, runErr, log)
+}
 
+// checkSocketPaths refuses a runtime dir in which the control socket (and
+// with --ready=notify the longest per-generation notify socket) would not
+// fit a Unix socket address.
+func checkSocketPaths(cfg Config, instance, ctlPath string) error {
+	longest := ctlPath
+	if cfg.ReadyNotify {
+		longest = filepath.Join(cfg.RuntimeDir, instance+".4294967295.notify")
+	}
+	if len(longest) > maxSocketPath {
+		return fmt.Errorf("socket path %s is longer than %d bytes: use a shorter --runtime-dir or --name", longest, maxSocketPath)
+	}
+	return nil
+}
+
+// startWatchdog pings systemd's watchdog while the supervisor's loop
+// answers; the returned func stops it.
+func startWatchdog(n *sdnotify.Notifier, sup *supervisor.Supervisor, log *zap.Logger) (stop func()) {
 	wd, err := n.StartWatchdog(func() bool {
 		pctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -162,26 +183,31 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 	switch {
 	case err == nil:
 		log.Info("systemd watchdog", zap.Duration("interval", wd.Interval()))
-		defer wd.Stop()
+		return wd.Stop
 	case !errors.Is(err, sdnotify.ErrNoWatchdog):
 		log.Warn("systemd watchdog", zap.Error(err))
 	}
+	return func() {}
+}
 
-	gs := newGracefulStop(cfg, log, func(s string) { _ = n.Stopping(s) })
+// reloadOnChange requests a reload for every --watch event until w is
+// closed; the returned func waits for its goroutine (call it after Close).
+func reloadOnChange(w *watch.Watcher, sup *supervisor.Supervisor, paths []string, log *zap.Logger) (wait func()) {
 	var wg sync.WaitGroup
-	if w != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range w.Events() {
-				log.Info("watched path changed: reload requested", zap.Strings("watch", cfg.Watch))
-				_ = sup.RequestReload()
-			}
-		}()
-		defer wg.Wait() // runs after w.Close (defers run last-in first-out)
-		defer w.Close()
-	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range w.Events() {
+			log.Info("watched path changed: reload requested", zap.Strings("watch", paths))
+			_ = sup.RequestReload()
+		}
+	}()
+	return wg.Wait
+}
 
+// signalLoop turns signals into supervisor requests until Run returns, and
+// returns the exit code.
+func signalLoop(sup *supervisor.Supervisor, gs *gracefulStop, sigc <-chan os.Signal, runErr <-chan error, log *zap.Logger) int {
 	for {
 		select {
 		case err := <-runErr:
@@ -286,11 +312,14 @@ func supervisorConfig(cfg Config, log *zap.Logger) supervisor.Config {
 	case cfg.ReadyURL != "":
 		sc.Readiness = supervisor.HTTP{URL: cfg.ReadyURL, Interval: cfg.ReadyInterval}
 	case cfg.ReadyCmd != "":
-		sc.Readiness = supervisor.Cmd{Argv: []string{"/bin/sh", "-c", cfg.ReadyCmd}, Interval: cfg.ReadyInterval}
+		sc.Readiness = supervisor.CommandReady{Argv: []string{"/bin/sh", "-c", cfg.ReadyCmd}, Interval: cfg.ReadyInterval}
 	case cfg.ReadyEnvoyAdmin != "":
 		sc.Readiness = supervisor.EnvoyAdmin{Addr: cfg.ReadyEnvoyAdmin, Interval: cfg.ReadyInterval}
 	default:
 		sc.Readiness = supervisor.After{D: cfg.ReadyAfter}
+	}
+	if cfg.Validator != nil {
+		sc.Validate = validator{argv: cfg.Validator, timeout: cfg.ValidateTimeout, log: log}.Validate
 	}
 	return sc
 }

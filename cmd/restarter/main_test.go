@@ -2,7 +2,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -16,22 +16,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotrestart/restarter/control"
 	"github.com/hotrestart/restarter/internal/testutil"
 )
 
-// The test binary plays both the restarter (RESTARTER_TEST_ROLE=restarter)
-// and the proxy (first argument "fakeproxy").
+// The test binary plays the restarter (RESTARTER_TEST_ROLE=restarter) and
+// its registered helper commands (helpers_test.go: the fake proxy).
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "fakeproxy" {
-		os.Exit(fakeProxy())
-	}
+	runHelper()
 	if os.Getenv("RESTARTER_TEST_ROLE") == "restarter" {
 		os.Unsetenv("RESTARTER_TEST_ROLE")
 		os.Exit(run(os.Args[1:]))
 	}
 	code := m.Run()
 	build.Cleanup() // the benchmarks' restarter binary
-	os.Exit(code)
+	os.Exit(reportUnused(code))
 }
 
 // outFile is a file the restarter writes its stdout or stderr to. A file,
@@ -44,14 +43,16 @@ func (o *outFile) String() string {
 }
 
 type restarterProc struct {
-	t      testing.TB
-	cmd    *exec.Cmd
-	pid    int
-	dir    string // FP_DIR
-	stdout *outFile
-	stderr *outFile
-	done   chan struct{}
-	code   int
+	t       testing.TB
+	cmd     *exec.Cmd
+	pid     int
+	dir     string // FP_DIR
+	runDir  string // --runtime-dir
+	ctlPath string // its control socket, once found
+	stdout  *outFile
+	stderr  *outFile
+	done    chan struct{}
+	code    int
 }
 
 // proxyArgs is the exec form running the fake proxy.
@@ -63,16 +64,19 @@ func proxyArgs(extra ...string) []string {
 // environment env. It is killed in Cleanup if still running.
 func startRestarter(t testing.TB, env []string, args ...string) *restarterProc {
 	t.Helper()
+	checkFPKnobs(t, env)
 	dir := t.TempDir()
 	r := &restarterProc{t: t, dir: dir, stdout: &outFile{filepath.Join(dir, "stdout")}, stderr: &outFile{filepath.Join(dir, "stderr")}, done: make(chan struct{})}
-	hasRuntime := false
-	for _, a := range args {
-		if strings.HasPrefix(a, "--runtime-dir") {
-			hasRuntime = true
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--runtime-dir="); ok {
+			r.runDir = v
+		} else if a == "--runtime-dir" && i+1 < len(args) {
+			r.runDir = args[i+1]
 		}
 	}
-	if !hasRuntime {
-		args = append([]string{"--runtime-dir", filepath.Join(dir, "run")}, args...)
+	if r.runDir == "" {
+		r.runDir = filepath.Join(dir, "run")
+		args = append([]string{"--runtime-dir", r.runDir}, args...)
 	}
 	var stdoutF, stderrF *os.File
 	// WATCHDOG_PID=self: the restarter's own pid, as systemd sets it (sh
@@ -103,8 +107,8 @@ func startRestarter(t testing.TB, env []string, args ...string) *restarterProc {
 	}
 	r.pid = r.cmd.Process.Pid
 	go func() {
-		err := r.cmd.Wait()
-		r.code = exitCodeOf(err, r.cmd)
+		_ = r.cmd.Wait() // the exit status is in ProcessState
+		r.code = testutil.ExitCode(r.cmd.ProcessState)
 		close(r.done)
 	}()
 	t.Cleanup(func() {
@@ -115,7 +119,7 @@ func startRestarter(t testing.TB, env []string, args ...string) *restarterProc {
 			<-r.done
 		}
 		for _, g := range r.starts() { // no proxy outlives its test
-			if alive(g.pid) {
+			if testutil.Alive(g.pid) {
 				syscall.Kill(g.pid, syscall.SIGKILL)
 			}
 		}
@@ -124,16 +128,6 @@ func startRestarter(t testing.TB, env []string, args ...string) *restarterProc {
 		}
 	})
 	return r
-}
-
-func exitCodeOf(err error, cmd *exec.Cmd) int {
-	if err == nil {
-		return 0
-	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return cmd.ProcessState.ExitCode()
 }
 
 func (r *restarterProc) signal(sig syscall.Signal) {
@@ -242,27 +236,129 @@ func (r *restarterProc) countLog(subs ...string) int {
 	return n
 }
 
-// waitReady waits for the "ready" event of epoch (JSON logs).
+// setLive makes the fake admin of epoch answer LIVE (FP_ADMIN).
+func (r *restarterProc) setLive(epoch int) {
+	r.t.Helper()
+	if err := os.WriteFile(filepath.Join(r.dir, fmt.Sprintf("live.%d", epoch)), nil, 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// status is the restarter's state as its control socket reports it (what
+// `restarter status --json` prints), asked in-process. The socket is found
+// by the restarter's pid, so several instances may share a runtime dir.
+func (r *restarterProc) status() (control.Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ask := func(path string) (control.Status, error) {
+		c, err := control.Dial(path)
+		if err != nil {
+			return control.Status{}, err
+		}
+		defer c.Close()
+		return c.Status(ctx)
+	}
+	if r.ctlPath != "" {
+		return ask(r.ctlPath)
+	}
+	socks, _ := filepath.Glob(filepath.Join(r.runDir, "*.ctl"))
+	for _, p := range socks {
+		if st, err := ask(p); err == nil && st.PID == r.pid {
+			r.ctlPath = p
+			return st, nil
+		}
+	}
+	return control.Status{}, fmt.Errorf("no control socket of pid %d in %s yet", r.pid, r.runDir)
+}
+
+// waitStatus polls the status until ok accepts it (nil) and returns that
+// status. It fails at once when the restarter has exited.
+func (r *restarterProc) waitStatus(what string, ok func(control.Status) error) control.Status {
+	r.t.Helper()
+	var st control.Status
+	testutil.WaitFor(r.t, 20*time.Second, func() error {
+		var err error
+		if st, err = r.status(); err != nil {
+			if r.exited() {
+				r.t.Fatalf("restarter exited (code %d) while waiting for %s", r.code, what)
+			}
+			return err
+		}
+		if err := ok(st); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	})
+	return st
+}
+
+// readyGen is the newest start of epoch that has been ready (it may be
+// draining or gone since), or nil.
+func readyGen(st control.Status, epoch int) *control.Generation {
+	var out *control.Generation
+	for i, g := range st.Generations {
+		if int(g.Epoch) == epoch && g.Ready != nil {
+			out = &st.Generations[i]
+		}
+	}
+	return out
+}
+
+// waitHits waits until the fake admin of epoch (FP_ADMIN) has answered n
+// requests: the readiness check has been asked and answered.
+func (r *restarterProc) waitHits(epoch, n int) {
+	r.t.Helper()
+	testutil.WaitFor(r.t, 20*time.Second, func() error {
+		b, _ := os.ReadFile(filepath.Join(r.dir, fmt.Sprintf("hits.%d", epoch)))
+		if got := strings.Count(string(b), "\n"); got < n {
+			return fmt.Errorf("fake admin of epoch %d answered %d requests, want %d", epoch, got, n)
+		}
+		return nil
+	})
+}
+
+// waitReady waits until epoch has been ready, by the restarter's status.
 func (r *restarterProc) waitReady(epoch int) {
 	r.t.Helper()
-	r.waitLog(`"msg":"ready"`, fmt.Sprintf(`"epoch":%d,`, epoch))
+	r.waitStatus(fmt.Sprintf("epoch %d ready", epoch), func(st control.Status) error {
+		if readyGen(st, epoch) == nil {
+			return fmt.Errorf("not ready in %+v", st.Generations)
+		}
+		return nil
+	})
 }
 
-func alive(pid int) bool {
-	_, state, ok := procStat(pid)
-	return ok && state != 'Z'
+// everReady reports whether epoch has been ready, by the restarter's status.
+func (r *restarterProc) everReady(epoch int) bool {
+	r.t.Helper()
+	st := r.waitStatus("status", func(control.Status) error { return nil })
+	return readyGen(st, epoch) != nil
 }
 
-// procStat returns ppid and state of pid.
-func procStat(pid int) (int, byte, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid, f[0][0], true
+// waitExited waits until a start of epoch has exited with status.
+func (r *restarterProc) waitExited(epoch, status int) {
+	r.t.Helper()
+	r.waitStatus(fmt.Sprintf("epoch %d exited %d", epoch, status), func(st control.Status) error {
+		for _, g := range st.Generations {
+			if int(g.Epoch) == epoch && g.ExitStatus != nil && *g.ExitStatus == status {
+				return nil
+			}
+		}
+		return fmt.Errorf("not in %+v", st.Generations)
+	})
+}
+
+// waitReload waits until the last reload finished for epoch with outcome ok
+// and returns it.
+func (r *restarterProc) waitReload(epoch int, ok bool) control.ReloadOutcome {
+	r.t.Helper()
+	st := r.waitStatus(fmt.Sprintf("reload to epoch %d ok=%v", epoch, ok), func(st control.Status) error {
+		if lr := st.LastReload; lr == nil || int(lr.Epoch) != epoch || lr.OK != ok {
+			return fmt.Errorf("last reload %+v", lr)
+		}
+		return nil
+	})
+	return *st.LastReload
 }
 
 // jsonLines parses every stderr line that is JSON.

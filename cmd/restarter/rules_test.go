@@ -2,17 +2,15 @@ package main
 
 import (
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hotrestart/restarter/control"
 	"github.com/hotrestart/restarter/internal/testutil"
 )
 
@@ -42,7 +40,7 @@ func TestRule1EpochZeroThenSIGHUP(t *testing.T) {
 		t.Errorf("NOTIFY_SOCKET leaked to the proxy: %q", g0.info)
 	}
 	r.waitReady(1)
-	if !alive(g0.pid) {
+	if !testutil.Alive(g0.pid) {
 		t.Errorf("epoch 0 (pid %d) gone after epoch 1 became ready; want it draining", g0.pid)
 	}
 	r.signal(syscall.SIGTERM)
@@ -124,7 +122,7 @@ func TestRule3StopKillsStragglers(t *testing.T) {
 	if code := r.wait(15 * time.Second); code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
 	}
-	if alive(g0.pid) {
+	if testutil.Alive(g0.pid) {
 		t.Fatalf("proxy %d still alive after the restarter exited", g0.pid)
 	}
 	if r.countLog("SIGKILL", `"epoch":0`) == 0 {
@@ -155,7 +153,7 @@ func TestRule5ServingDiesExit1(t *testing.T) {
 	if code := r.wait(15 * time.Second); code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
 	}
-	if alive(g0.pid) {
+	if testutil.Alive(g0.pid) {
 		t.Errorf("draining epoch 0 (pid %d) survived; want it killed", g0.pid)
 	}
 	if r.countLog("serving generation died", `"exit_status":3`) == 0 {
@@ -171,11 +169,11 @@ func TestRule6Rollback(t *testing.T) {
 	g0 := r.waitStart(0, 1)
 	r.waitReady(0)
 	r.signal(syscall.SIGHUP)
-	r.waitLog("rollback", `"epoch":1,`, `"exit_status":1`)
-	if r.exited() || !alive(g0.pid) {
+	r.waitExited(1, 1)
+	if r.exited() || !testutil.Alive(g0.pid) {
 		t.Fatalf("restarter or epoch 0 gone after a failed epoch 1")
 	}
-	r.waitLog(`"msg":"reload failed"`, `"epoch":1`)
+	r.waitReload(1, false)
 	r.signal(syscall.SIGHUP)
 	r.waitStart(1, 2) // epoch 1 again, not 2
 	r.waitReady(1)
@@ -201,7 +199,7 @@ func TestRule7SIGHUPStorm(t *testing.T) {
 		r.signal(syscall.SIGHUP)
 		time.Sleep(5 * time.Millisecond)
 	}
-	if r.countLog(`"msg":"ready"`, `"epoch":1,`) != 0 {
+	if r.everReady(1) {
 		t.Skip("machine too loaded: the storm outlasted --ready-after 3s, so it was not one storm during one start")
 	}
 	r.waitReady(2) // the held reload ran after epoch 1 was ready
@@ -226,7 +224,7 @@ func TestRule8ParentShutdownBackstop(t *testing.T) {
 	r.signal(syscall.SIGHUP)
 	r.waitReady(1)
 	testutil.WaitFor(t, 15*time.Second, func() error {
-		if alive(g0.pid) {
+		if testutil.Alive(g0.pid) {
 			return fmt.Errorf("hung epoch 0 (pid %d) still alive", g0.pid)
 		}
 		return nil
@@ -234,30 +232,23 @@ func TestRule8ParentShutdownBackstop(t *testing.T) {
 	if !strings.Contains(r.signals(g0), "terminated") {
 		t.Errorf("epoch 0 got %q, want SIGTERM before SIGKILL", r.signals(g0))
 	}
-	r.waitLog("outlived parent-shutdown time", `"epoch":0`)
-	r.waitLog("SIGKILL", `"epoch":0`)
+	r.waitExited(0, 128+int(syscall.SIGKILL))
 	if r.exited() {
 		t.Fatalf("restarter exited; want it serving epoch 1")
 	}
 }
 
-// Rule 9: --ready-url.
+// Rule 9: --ready-url, served by the generation.
 func TestRule9ReadyURL(t *testing.T) {
 	t.Parallel()
-	var ok atomic.Bool
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		if !ok.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-	}))
-	defer srv.Close()
-	r := startRestarter(t, nil, args(fast[:2], []string{"--ready-url", srv.URL, "--ready-interval", "20ms"}, proxyArgs())...)
+	addr := testutil.FreeAddr(t)
+	r := startRestarter(t, []string{"FP_ADMIN=" + addr}, args(fast[:2], []string{"--ready-url", "http://" + addr + "/healthz", "--ready-interval", "20ms"}, proxyArgs())...)
 	r.waitStart(0, 1)
-	r.waitLog(`"msg":"started"`)
-	if r.countLog(`"msg":"ready"`) != 0 {
+	r.waitHits(0, 3) // asked, and answered 503, three times
+	if r.everReady(0) {
 		t.Fatalf("ready while the URL answers 503")
 	}
-	ok.Store(true)
+	r.setLive(0)
 	r.waitReady(0)
 }
 
@@ -265,9 +256,16 @@ func TestRule9ReadyURL(t *testing.T) {
 func TestRule9ReadyCmd(t *testing.T) {
 	t.Parallel()
 	flag := filepath.Join(t.TempDir(), "ready")
-	r := startRestarter(t, nil, args(fast[:2], []string{"--ready-cmd", "test -e " + flag + ".{{epoch}}", "--ready-interval", "20ms"}, proxyArgs())...)
+	tries := filepath.Join(t.TempDir(), "tries")
+	r := startRestarter(t, nil, args(fast[:2], []string{"--ready-cmd", "echo >> " + tries + "; test -e " + flag + ".{{epoch}}", "--ready-interval", "20ms"}, proxyArgs())...)
 	r.waitStart(0, 1)
-	if r.countLog(`"msg":"ready"`) != 0 {
+	testutil.WaitFor(t, 20*time.Second, func() error { // the command ran, and failed, three times
+		if b, _ := os.ReadFile(tries); len(b) < 3 {
+			return fmt.Errorf("ready command ran %d times, want 3", len(b))
+		}
+		return nil
+	})
+	if r.everReady(0) {
 		t.Fatalf("ready before the command succeeds")
 	}
 	os.WriteFile(flag+".0", nil, 0o644)
@@ -277,34 +275,20 @@ func TestRule9ReadyCmd(t *testing.T) {
 // Rule 9: --ready-envoy-admin needs LIVE at this generation's epoch.
 func TestRule9ReadyEnvoyAdmin(t *testing.T) {
 	t.Parallel()
-	var epoch atomic.Int64
-	epoch.Store(-1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.URL.Path != "/server_info" {
-			http.NotFound(w, req)
-			return
-		}
-		e := epoch.Load()
-		state := "LIVE"
-		if e < 0 {
-			state, e = "PRE_INITIALIZING", 0
-		}
-		fmt.Fprintf(w, `{"version":"x","state":%q,"command_line_options":{"restart_epoch":%d,"base_id":"0"}}`, state, e)
-	}))
-	defer srv.Close()
-	addr := strings.TrimPrefix(srv.URL, "http://")
-	r := startRestarter(t, nil, args(fast[:2], []string{"--ready-envoy-admin", addr, "--ready-interval", "20ms"}, proxyArgs())...)
+	addr := testutil.FreeAddr(t)
+	r := startRestarter(t, []string{"FP_ADMIN=" + addr}, args(fast[:2], []string{"--ready-envoy-admin", addr, "--ready-interval", "20ms"}, proxyArgs())...)
 	r.waitStart(0, 1)
-	epoch.Store(0)
+	r.setLive(0)
 	r.waitReady(0)
 	r.signal(syscall.SIGHUP)
 	r.waitStart(1, 1)
-	// The old epoch still answers LIVE: not ready yet.
-	time.Sleep(200 * time.Millisecond)
-	if r.countLog(`"msg":"ready"`, `"epoch":1,`) != 0 {
+	// The old epoch still answers LIVE on the shared address, the new one
+	// PRE_INITIALIZING: not ready, though the new one was asked.
+	r.waitHits(1, 3)
+	if r.everReady(1) {
 		t.Fatalf("epoch 1 ready while server_info reports epoch 0")
 	}
-	epoch.Store(1)
+	r.setLive(1)
 	r.waitReady(1)
 }
 
@@ -320,10 +304,12 @@ func TestRule9ReadyTimeout(t *testing.T) {
 	r.waitReady(0)
 	r.signal(syscall.SIGHUP)
 	g1 := r.waitStart(1, 1)
-	r.waitLog(`"msg":"reload failed"`, "not ready within")
-	if alive(g1.pid) || !alive(g0.pid) || r.exited() {
+	if res := r.waitReload(1, false); !strings.Contains(res.Reason, "not ready within") {
+		t.Fatalf("reload failed with %q, want not ready within the timeout", res.Reason)
+	}
+	if testutil.Alive(g1.pid) || !testutil.Alive(g0.pid) || r.exited() {
 		t.Fatalf("after a ready timeout: epoch 1 alive=%v, epoch 0 alive=%v, restarter exited=%v; want false, true, false",
-			alive(g1.pid), alive(g0.pid), r.exited())
+			testutil.Alive(g1.pid), testutil.Alive(g0.pid), r.exited())
 	}
 }
 
@@ -394,8 +380,15 @@ func TestRule11ForkingStartScriptAndReaping(t *testing.T) {
 	t.Parallel()
 	r := startRestarter(t, []string{"FP_FORK=1", "FP_ORPHAN=1"}, args(fast, proxyArgs())...)
 	g0 := r.waitStart(0, 1) // written by the grandchild
-	r.waitLog("start script exited; tracking", `"pid":`+strconv.Itoa(g0.pid))
-	if ppid, _, _ := procStat(g0.pid); ppid != r.pid {
+	r.waitStatus("the forked proxy tracked", func(st control.Status) error {
+		for _, g := range st.Generations {
+			if g.Epoch == 0 && g.PID == g0.pid && g.ExitStatus == nil {
+				return nil
+			}
+		}
+		return fmt.Errorf("epoch 0 is not pid %d in %+v", g0.pid, st.Generations)
+	})
+	if ppid, _, _ := testutil.ProcStat(g0.pid); ppid != r.pid {
 		t.Fatalf("proxy's parent is %d, want the restarter %d", ppid, r.pid)
 	}
 	r.waitReady(0)
@@ -413,11 +406,11 @@ func TestRule11ForkingStartScriptAndReaping(t *testing.T) {
 		t.Fatalf("orphan pid: %v", err)
 	}
 	orphan, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if ppid, _, ok := procStat(orphan); ok && ppid != r.pid {
+	if ppid, _, ok := testutil.ProcStat(orphan); ok && ppid != r.pid {
 		t.Fatalf("orphan %d has parent %d, want the subreaper restarter %d", orphan, ppid, r.pid)
 	}
 	testutil.WaitFor(t, 10*time.Second, func() error {
-		if _, st, ok := procStat(orphan); ok {
+		if _, st, ok := testutil.ProcStat(orphan); ok {
 			return fmt.Errorf("orphan %d still in /proc (state %c)", orphan, st)
 		}
 		return nil
@@ -426,7 +419,7 @@ func TestRule11ForkingStartScriptAndReaping(t *testing.T) {
 	if code := r.wait(10 * time.Second); code != 0 {
 		t.Fatalf("exit %d, want 0", code)
 	}
-	if alive(g0.pid) {
+	if testutil.Alive(g0.pid) {
 		t.Fatalf("tracked proxy %d alive after stop", g0.pid)
 	}
 }

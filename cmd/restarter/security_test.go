@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -144,16 +143,6 @@ func TestHotRestartSocketPathTooLong(t *testing.T) {
 // proxyBuild holds the testproxy binary for the end-to-end test below.
 var proxyBuild testutil.Build
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestEnvoyModeHotRestartSocketsArePrivate: in --envoy mode with no
 // --socket-path of COMMAND's, the generations hot-restart over filesystem
 // sockets in the 0700 runtime dir (mode 0600), so nobody squatting Envoy's
@@ -169,7 +158,7 @@ func TestEnvoyModeHotRestartSocketsArePrivate(t *testing.T) {
 		testutil.SquatAbstract(t, "envoy_domain_socket_child_"+strconv.Itoa(baseID*10+n))
 	}
 	runDir := filepath.Join(t.TempDir(), "run")
-	listen, admin := freeAddr(t), freeAddr(t)
+	listen, admin := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	r := startRestarter(t, nil, "--envoy", "--runtime-dir", runDir, "--base-id", strconv.Itoa(baseID), "--log-format", "json",
 		"--ready-envoy-admin", admin, "--ready-interval", "10ms", "--ready-timeout", "30s", "--term-wait", "5s",
 		"--drain-time", "20s", "--parent-shutdown-time", "30s",

@@ -31,16 +31,17 @@ import (
 //     recreates the region), instead of starting a generation that must fail.
 //
 // next, if not nil, runs after.
-func withStuckInitCheck(next func(context.Context, uint32) error, sup func() *supervisor.Supervisor, log *zap.Logger) func(context.Context, uint32) error {
+func withStuckInitCheck(next func(context.Context, supervisor.Probe) error, status func() supervisor.Status, log *zap.Logger) func(context.Context, supervisor.Probe) error {
 	dir := os.Getenv("TESTPROXY_SHM_DIR")
 	if dir == "" {
 		dir = "/dev/shm"
 	}
-	return func(ctx context.Context, epoch uint32) error {
-		st := sup().Status()
+	return func(ctx context.Context, p supervisor.Probe) error {
+		epoch := p.Epoch
+		st := status()
 		for _, g := range st.Generations {
 			if g.State == supervisor.StateStarting {
-				return next0(ctx, next, epoch) // a live initialization: the flag is not stuck
+				return next0(ctx, next, p) // a live initialization: the flag is not stuck
 			}
 		}
 		path := shmguard.Path(dir, st.BaseID)
@@ -63,13 +64,13 @@ func withStuckInitCheck(next func(context.Context, uint32) error, sup func() *su
 				"before a full restart (stop the restarter and start it again: epoch 0 recreates the region); the serving "+
 				"generation keeps serving", envoy)
 		}
-		return next0(ctx, next, epoch)
+		return next0(ctx, next, p)
 	}
 }
 
-func next0(ctx context.Context, next func(context.Context, uint32) error, epoch uint32) error {
+func next0(ctx context.Context, next func(context.Context, supervisor.Probe) error, p supervisor.Probe) error {
 	if next == nil {
 		return nil
 	}
-	return next(ctx, epoch)
+	return next(ctx, p)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"github.com/hotrestart/restarter/internal/testutil"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -43,8 +44,8 @@ func TestEnvoyInitializingFlagRefusesReload(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "INITIALIZING") || !strings.Contains(errs, "full restart") || !strings.Contains(errs, "try again later") {
 		t.Fatalf("reload with Envoy's INITIALIZING flag set: exit %d, stderr %q", code, errs)
 	}
-	if n := len(r.starts()); n != 1 || !alive(g0.pid) {
-		t.Fatalf("after the refused reload: %d starts, epoch 0 alive %v; want 1 and alive", n, alive(g0.pid))
+	if n := len(r.starts()); n != 1 || !testutil.Alive(g0.pid) {
+		t.Fatalf("after the refused reload: %d starts, epoch 0 alive %v; want 1 and alive", n, testutil.Alive(g0.pid))
 	}
 	binary.NativeEndian.PutUint64(b[96:], 0)
 	if err := os.WriteFile(path, b, 0o600); err != nil {

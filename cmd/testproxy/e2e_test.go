@@ -91,12 +91,9 @@ func (in instance) listen() string { return fmt.Sprintf("127.0.0.1:%d", in.port)
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(testutil.FreeAddr(t))
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // start runs one generation; it is stopped (TERM, then KILL) in t.Cleanup.
@@ -159,16 +156,11 @@ func (p *proc) exited() bool {
 	}
 }
 
+// exitCode is the exit code, 128+signal for a signalled exit (as the
+// restarter reports one).
 func (p *proc) exitCode() int {
 	<-p.done
-	if p.err == nil {
-		return 0
-	}
-	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		return ee.ExitCode()
-	}
-	return -1
+	return testutil.ExitCode(p.cmd.ProcessState)
 }
 
 // waitExit waits for the process to end and returns its exit code.
@@ -213,26 +205,7 @@ func (p *proc) admin(t *testing.T) string {
 	return "http://" + addr
 }
 
-type info struct {
-	State string `json:"state"`
-	Opts  struct {
-		RestartEpoch uint32 `json:"restart_epoch"`
-		BaseID       string `json:"base_id"`
-		DrainTime    string `json:"drain_time"`
-	} `json:"command_line_options"`
-}
-
-func getServerInfo(admin string) (info, error) {
-	var si info
-	code, body, err := get(admin + "/server_info")
-	if err != nil {
-		return si, err
-	}
-	if code != 200 {
-		return si, fmt.Errorf("server_info: status %d", code)
-	}
-	return si, json.Unmarshal([]byte(body), &si)
-}
+func getServerInfo(admin string) (testutil.ServerInfo, error) { return testutil.GetServerInfo(admin) }
 
 func (p *proc) waitLive(t *testing.T, epoch uint32) string {
 	t.Helper()

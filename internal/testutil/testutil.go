@@ -4,6 +4,9 @@
 package testutil
 
 import (
+	"net"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -31,3 +34,31 @@ func WaitFor(t testing.TB, d time.Duration, f func() error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// FreeAddr returns a loopback host:port whose port was free a moment ago
+// (another process may take it before the caller binds it: bind it soon).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// SettleTime is how long a test waits to show that something does NOT
+// happen (no second reload, no signal), where there is no state to poll:
+// 300 ms, times RESTARTER_TEST_SETTLE_SCALE (an integer, for slow
+// machines), as Go's os/signal tests scale theirs. Waits for something that
+// does happen poll with WaitFor instead.
+func SettleTime() time.Duration {
+	d := 300 * time.Millisecond
+	if n, err := strconv.Atoi(os.Getenv("RESTARTER_TEST_SETTLE_SCALE")); err == nil && n > 1 {
+		d *= time.Duration(n)
+	}
+	return d
+}
+
+// Settle sleeps for SettleTime.
+func Settle() { time.Sleep(SettleTime()) }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -68,4 +69,39 @@ func TestBuild(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("Cleanup left %s: %v", dir, err)
 	}
+}
+
+func TestProcHelpers(t *testing.T) {
+	marker := SleepMarker()
+	cmd := exec.Command("sleep", marker)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	if got := PIDsWithArg(marker); len(got) != 1 || got[0] != pid {
+		t.Fatalf("PIDsWithArg(%s) = %v, want [%d]", marker, got, pid)
+	}
+	if ppid, _, ok := ProcStat(pid); !ok || ppid != os.Getpid() || !Alive(pid) {
+		t.Fatalf("ProcStat(%d) = ppid %d ok %v, alive %v; want our child, alive", pid, ppid, ok, Alive(pid))
+	}
+	if n := CountFDs(t, pid); n < 3 {
+		t.Fatalf("CountFDs(sleep) = %d, want at least stdin, stdout, stderr", n)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if c := ExitCode(cmd.ProcessState); c != 128+15 {
+		t.Fatalf("ExitCode(SIGTERMed) = %d, want 143", c)
+	}
+	if Alive(pid) || len(PIDsWithArg(marker)) != 0 {
+		t.Fatalf("after Wait: alive %v, PIDsWithArg %v", Alive(pid), PIDsWithArg(marker))
+	}
+	if c := ExitCode(nil); c != -1 {
+		t.Fatalf("ExitCode(nil) = %d, want -1", c)
+	}
+	before := CountFDs(t, 0)
+	f, _ := os.Open(os.DevNull)
+	if got := CountFDs(t, 0); got != before+1 {
+		t.Errorf("CountFDs(self) with one more open file = %d, want %d", got, before+1)
+	}
+	f.Close()
 }
