@@ -148,6 +148,7 @@ func (s *server) run() int {
 	if err := s.startup(sigs); err != nil {
 		if errors.Is(err, errStopped) {
 			s.log.Info("stopped during startup")
+			s.terminateParentOnShutdown()
 			return exitOK
 		}
 		s.log.Error("startup", zap.Error(err))
@@ -351,9 +352,21 @@ func (s *server) finishStartup(sigs <-chan os.Signal) error {
 				waiting = false
 			case sig := <-sigs:
 				if sig != syscall.SIGUSR1 {
+					s.log.Info("signal during startup", zap.String("signal", sig.String()))
 					return errStopped
 				}
 				s.log.Info("reopening logs")
+			case ev := <-s.events:
+				switch ev {
+				case "quit":
+					s.log.Info("admin: quitquitquit during startup")
+					return errStopped
+				case "terminate":
+					s.log.Info("parent: terminate requested by child during startup")
+					return errStopped
+				case "terminate-parent":
+					s.terminateParent()
+				}
 			}
 		}
 	}
@@ -580,8 +593,30 @@ func (s *server) drainListeners() {
 	}()
 }
 
+// terminateParentOnShutdown is the first step of Envoy's
+// InstanceImpl::shutdown() (SIGTERM, SIGINT, /quitquitquit, and the SIGTERM
+// a terminate request raises): a generation that still has a hot-restart
+// parent tells it to terminate, whether or not this one ever went live. A
+// parent that is gone costs at most one short bounded wait.
+func (s *server) terminateParentOnShutdown() {
+	s.childMu.Lock()
+	c := s.child
+	s.childMu.Unlock()
+	if c == nil {
+		return
+	}
+	s.log.Info("shutting down: terminating our hot-restart parent (as Envoy's shutdown does)")
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+	defer cancel()
+	if err := c.TerminateParent(ctx); err != nil {
+		s.log.Warn("terminate parent on shutdown", zap.Error(err))
+	}
+	s.closeChild()
+}
+
 // shutdown stops serving gracefully (in-flight requests finish, bounded).
 func (s *server) shutdown() int {
+	s.terminateParentOnShutdown()
 	s.setState(stateDraining)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -598,6 +633,7 @@ func (s *server) shutdown() int {
 // terminate stops serving at once, cutting in-flight requests: what the
 // child's terminate request (sent at parent-shutdown time) means.
 func (s *server) terminate() int {
+	s.terminateParentOnShutdown()
 	s.setState(stateDraining)
 	for _, srv := range []*http.Server{s.httpSrv, s.adminSrv} {
 		if err := srv.Close(); err != nil {
