@@ -29,6 +29,16 @@ type Config struct {
 	ShutdownGrace      time.Duration // backstop = parent shutdown + grace (zero is zero; the CLI's default is 10s)
 	TermWait           time.Duration // default 30s; SIGTERM to SIGKILL
 	ReadyTimeout       time.Duration // default 5m; not ready by then = failed start
+	// LiveInterval is how often the serving generation is checked after it
+	// became ready (default 5s); LiveFailures checks in a row that fail
+	// make it hung (default 3): see checkLive.
+	LiveInterval time.Duration
+	LiveFailures int
+	// RecordPath, when set, is a file where the supervisor keeps the process
+	// groups of its live generations, so that the next supervisor of the
+	// same instance can end what a SIGKILLed one left behind (see
+	// endLeftovers). "" keeps no record.
+	RecordPath string
 
 	// Readiness decides when a generation is ready (default After{5s}).
 	Readiness Readiness
@@ -58,6 +68,10 @@ func (c *Config) defaults() {
 	}
 	def(&c.TermWait, 30*time.Second)
 	def(&c.ReadyTimeout, 5*time.Minute)
+	def(&c.LiveInterval, 5*time.Second)
+	if c.LiveFailures <= 0 {
+		c.LiveFailures = 3
+	}
 	if c.Readiness == nil {
 		c.Readiness = After{D: 5 * time.Second}
 	}
@@ -79,6 +93,7 @@ type Supervisor struct {
 	readyc   chan readyMsg
 	recheckc chan readyMsg
 	validc   chan validMsg
+	livec    chan liveMsg
 	running  chan struct{} // closed when Run starts
 	loopDone chan struct{} // closed when the state machine has stopped
 	runOnce  sync.Once
@@ -97,6 +112,9 @@ type Supervisor struct {
 	stopAt    time.Time // SIGKILL what is left at this time
 	unclean   bool
 	fatal     string
+	liveAt    time.Time // next liveness check of the serving generation
+	liveBusy  bool      // a liveness check is running
+	runErr    error     // what Run returned, once loopDone is closed
 	wg        sync.WaitGroup
 	cancelAll context.CancelFunc
 	baseCtx   context.Context
@@ -105,7 +123,15 @@ type Supervisor struct {
 type gen struct {
 	epoch     uint32
 	pid       int
+	pidfd     int // names pid even after reuse; -1: none (see kill)
 	startPID  int
+	pgid      int    // its process group (startPID), 0 if it has none of its own
+	pgStart   uint64 // start time of the group leader (/proc/<pid>/stat)
+	listened  bool   // was seen holding a listening socket while serving
+	probeLost bool   // its readiness probe no longer reaches it (a failed successor took the address)
+	liveFails int
+	health    string
+	drainAt   time.Time // drain time ends
 	state     State
 	started   time.Time
 	ready     time.Time
@@ -151,6 +177,14 @@ type validMsg struct {
 	op  *reloadOp
 	err error
 }
+type liveMsg struct {
+	g         *gen
+	stopped   bool
+	listening bool
+	known     bool // listening could be read
+	probed    bool
+	err       error
+}
 
 // New checks cfg and returns a Supervisor ready to Run.
 func New(cfg Config) (*Supervisor, error) {
@@ -169,6 +203,7 @@ func New(cfg Config) (*Supervisor, error) {
 		readyc:   make(chan readyMsg),
 		recheckc: make(chan readyMsg),
 		validc:   make(chan validMsg),
+		livec:    make(chan liveMsg),
 		running:  make(chan struct{}),
 		loopDone: make(chan struct{}),
 	}
@@ -205,6 +240,8 @@ func (s *Supervisor) Run(ctx context.Context) (err error) {
 
 	err = s.loop(ctx)
 
+	s.runErr = err
+	s.removeRecord()
 	close(s.loopDone)
 	s.cancelAll()
 	s.wg.Wait()
@@ -217,6 +254,7 @@ func (s *Supervisor) Run(ctx context.Context) (err error) {
 }
 
 func (s *Supervisor) loop(ctx context.Context) error {
+	s.endLeftovers()
 	s.startReload(&reloadOp{initial: true})
 	ctxDone := ctx.Done()
 	timer := time.NewTimer(time.Hour)
@@ -253,6 +291,8 @@ func (s *Supervisor) loop(ctx context.Context) error {
 			s.handleRecheck(r)
 		case v := <-s.validc:
 			s.handleValidated(v)
+		case l := <-s.livec:
+			s.handleLive(l)
 		case <-timerC:
 			s.handleDeadlines()
 		}
@@ -279,6 +319,8 @@ func (s *Supervisor) nextDeadline() (time.Time, bool) {
 	}
 	if s.stopping {
 		set(s.stopAt)
+	} else if !s.liveBusy && s.serving() != nil {
+		set(s.liveAt)
 	}
 	for _, g := range s.gens {
 		if !g.termed {
@@ -386,6 +428,18 @@ func (s *Supervisor) Ping(ctx context.Context) error {
 // Done is closed once the state machine has stopped.
 func (s *Supervisor) Done() <-chan struct{} { return s.loopDone }
 
+// Result is what Run returns (nil or *ExitError), once Done is closed; nil
+// before. It lets a caller that did not call Run (the control socket's stop)
+// tell the verdict.
+func (s *Supervisor) Result() error {
+	select {
+	case <-s.loopDone:
+		return s.runErr
+	default:
+		return nil
+	}
+}
+
 // Status returns a snapshot. It is safe to call from any goroutine,
 // including from OnEvent.
 func (s *Supervisor) Status() Status {
@@ -429,7 +483,7 @@ func (s *Supervisor) handleRequest(r request) {
 	case reqSignal:
 		var errs []error
 		for _, g := range s.gens {
-			if err := syscall.Kill(g.pid, r.sig); err != nil && err != syscall.ESRCH {
+			if err := s.signal(g, r.sig); err != nil && err != syscall.ESRCH {
 				errs = append(errs, fmt.Errorf("kill %d: %w", g.pid, err))
 			}
 			s.log.Info("forwarded signal", zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid),
@@ -497,7 +551,8 @@ func (s *Supervisor) launch(op *reloadOp) {
 	if s.cfg.GenerationEnv != nil {
 		extra = s.cfg.GenerationEnv(epoch)
 	}
-	pid, err := s.starter.Start(ProcSpec{Path: argv[0], Args: argv, Env: Env(environ(), v, extra), Dir: s.cfg.Dir})
+	p, err := s.startGeneration(ProcSpec{Path: argv[0], Args: argv, Env: Env(environ(), v, extra), Dir: s.cfg.Dir, Setpgid: true})
+	pid := p.PID
 	if err != nil {
 		s.log.Error("start failed", zap.Uint32("epoch", epoch), zap.Error(err))
 		if s.serving() == nil {
@@ -507,10 +562,13 @@ func (s *Supervisor) launch(op *reloadOp) {
 		s.finishReload(op, false, err.Error())
 		return
 	}
-	g := &gen{epoch: epoch, pid: pid, startPID: pid, state: StateStarting, started: time.Now(), op: op}
+	g := &gen{epoch: epoch, pid: pid, pidfd: p.PidFD, startPID: pid, pgid: pid, state: StateStarting, started: time.Now(), op: op}
+	if st, ok := readProcStat(pid); ok {
+		g.pgStart = st.start
+	}
 	op.g = g
 	s.gens = append(s.gens, g)
-	s.watch(pid)
+	s.writeRecord()
 	rctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.ReadyTimeout)
 	g.cancel = cancel
 	probe := Probe{Epoch: epoch, PID: pid, BaseID: s.cfg.BaseID, Command: s.Command}
@@ -523,9 +581,29 @@ func (s *Supervisor) launch(op *reloadOp) {
 	s.stateEvent(g, false, "started", zap.Strings("argv", argv))
 }
 
-func (s *Supervisor) watch(pid int) {
+// startGeneration starts spec with the reaper held (so its exit status is
+// never confused with a recycled pid's, see reaper.StartWatched) and returns
+// the process with a pidfd: from the Starter when it is a PidfdStarter,
+// else from pidfd_open right after the start, before our reaper can have
+// reaped it (we are its only reaper, so its pid cannot be reused yet).
+func (s *Supervisor) startGeneration(spec ProcSpec) (Proc, error) {
+	p := Proc{PidFD: -1}
+	_, err := s.reaper.StartWatched(func() (int, error) {
+		var err error
+		if ps, ok := s.starter.(PidfdStarter); ok {
+			p, err = ps.StartProc(spec)
+		} else if p.PID, err = s.starter.Start(spec); err == nil {
+			p.PidFD = pidfdOpen(p.PID)
+		}
+		return p.PID, err
+	}, func(st int) { send(s, s.exitc, exitMsg{p.PID, st}) })
+	return p, err
+}
+
+// watch tracks pid, a process re-parented to us that was seen alive at seen.
+func (s *Supervisor) watch(pid int, seen time.Time) {
 	deliver := func(st int) { send(s, s.exitc, exitMsg{pid, st}) }
-	if st, done := s.reaper.Watch(pid, deliver); done {
+	if st, done := s.reaper.WatchSeen(pid, seen, deliver); done {
 		// Already reaped: deliver from another goroutine, since this one
 		// is the state machine that receives it.
 		s.wg.Add(1)
@@ -544,49 +622,6 @@ func (s *Supervisor) serving() *gen {
 	return best
 }
 
-func (s *Supervisor) handleReady(r readyMsg) {
-	g := r.g
-	if !s.live(g) || g.state != StateStarting || g.failed != "" {
-		return
-	}
-	if s.stopping {
-		return
-	}
-	if r.err != nil {
-		reason := fmt.Sprintf("epoch %d not ready within %s: %v", g.epoch, s.cfg.ReadyTimeout, r.err)
-		g.failed = reason
-		if s.serving() == nil {
-			s.fatal = reason
-			s.beginStop(reason)
-			return
-		}
-		s.log.Error("new generation not ready; killing it, the old generation keeps serving",
-			zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.String("state", string(g.state)), zap.Error(r.err))
-		s.kill(g, syscall.SIGTERM)
-		g.termed = true
-		g.killAt = time.Now().Add(s.cfg.TermWait)
-		return // the reload finishes when it is gone
-	}
-	now := time.Now()
-	g.state = StateReady
-	g.ready = now
-	g.cancel()
-	first := !s.everReady
-	s.everReady = true
-	s.nextEpoch = g.epoch + 1
-	for _, o := range s.gens {
-		if o != g && (o.state == StateReady || o.state == StateStarting && o.epoch < g.epoch) {
-			o.state = StateDraining
-			o.termAt = now.Add(s.cfg.ParentShutdownTime + s.cfg.ShutdownGrace)
-			s.stateEvent(o, false, "draining")
-		}
-	}
-	s.stateEvent(g, first, "ready")
-	if g.op != nil && g.op == s.inflight {
-		s.finishReload(g.op, true, "")
-	}
-}
-
 func (s *Supervisor) live(g *gen) bool {
 	for _, o := range s.gens {
 		if o == g {
@@ -594,69 +629,6 @@ func (s *Supervisor) live(g *gen) bool {
 		}
 	}
 	return false
-}
-
-func (s *Supervisor) handleExit(e exitMsg) {
-	var g *gen
-	for _, o := range s.gens {
-		if o.pid == e.pid {
-			g = o
-		}
-	}
-	if g == nil {
-		return
-	}
-	// A start script that forked the proxy and exited 0: track the proxy.
-	// Only while it starts or serves: a draining generation exiting 0 is
-	// the normal end of a hot restart, not a script handing over.
-	if e.status == 0 && g.pid == g.startPID && !s.stopping && g.failed == "" && g.state != StateDraining {
-		if child := s.findDescendant(g); child > 0 {
-			g.pid = child
-			g.adoptedAt = time.Now()
-			s.log.Info("start script exited; tracking the process it left behind",
-				zap.Uint32("epoch", g.epoch), zap.Int("pid", child), zap.Int("start_pid", g.startPID), zap.String("state", string(g.state)))
-			s.watch(child)
-			s.publish()
-			return
-		}
-	}
-	s.remove(g)
-	wasState := g.state
-	g.state = StateExited
-	now := time.Now()
-	fields := []zap.Field{zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.String("state", string(StateExited)),
-		zap.Int("exit_status", e.status), zap.String("was", string(wasState))}
-	s.emitGen(g, false, now, &e.status)
-	switch {
-	case s.stopping:
-		s.log.Info("generation exited", fields...)
-	case g.failed != "":
-		s.log.Warn("failed generation is gone", fields...)
-		s.finishReload(g.op, false, g.failed)
-	case wasState == StateStarting:
-		reason := fmt.Sprintf("epoch %d exited with status %d before it was ready", g.epoch, e.status)
-		if s.serving() != nil {
-			s.log.Error("new generation died before it was ready; the old generation keeps serving (rollback)", fields...)
-		} else if e.status != 0 {
-			s.log.Error("generation died before it was ready and nothing else serves; stopping", fields...)
-			s.fatal = reason
-			s.beginKill(reason)
-		} else {
-			s.log.Info("generation exited 0 before it was ready", fields...)
-		}
-		if g.op != nil && g.op == s.inflight {
-			s.finishReload(g.op, false, reason)
-		}
-	case wasState == StateReady && e.status != 0:
-		reason := fmt.Sprintf("serving epoch %d exited with status %d", g.epoch, e.status)
-		s.log.Error("serving generation died; killing all and exiting 1", fields...)
-		s.fatal = reason
-		s.beginKill(reason)
-	case e.status != 0:
-		s.log.Warn("draining generation exited abnormally", fields...)
-	default:
-		s.log.Info("generation exited", fields...)
-	}
 }
 
 func (s *Supervisor) findDescendant(g *gen) int {
@@ -676,103 +648,14 @@ func (s *Supervisor) remove(g *gen) {
 	if g.cancel != nil {
 		g.cancel()
 	}
+	s.closePidfd(g)
 	for i, o := range s.gens {
 		if o == g {
 			s.gens = append(s.gens[:i], s.gens[i+1:]...)
-			return
+			break
 		}
 	}
-}
-
-func (s *Supervisor) finishReload(op *reloadOp, ok bool, reason string) {
-	if op == nil {
-		return
-	}
-	epoch := s.nextEpoch
-	if op.g != nil {
-		epoch = op.g.epoch
-	}
-	res := ReloadResult{Epoch: epoch, OK: ok, Reason: reason, At: time.Now()}
-	if s.inflight == op {
-		s.inflight = nil
-	}
-	if !op.initial {
-		s.last = &res
-		if ok {
-			s.log.Info("reload done", zap.Uint32("epoch", epoch))
-		} else {
-			s.log.Warn("reload failed", zap.Uint32("epoch", epoch), zap.String("reason", reason))
-		}
-		s.emit(Event{Kind: EventReloaded, Reload: &res})
-	}
-	// Answer after the snapshot is updated, so a caller's Status() agrees.
-	for _, w := range op.waiters {
-		w <- res
-	}
-	op.waiters = nil
-	if op.recovery && !ok && !s.stopping {
-		reason := fmt.Sprintf("the old generation stopped serving after a failed reload, and restarting epoch %d failed too: %s", epoch, reason)
-		s.log.Error("recovery failed; killing all and exiting 1", zap.Uint32("epoch", epoch), zap.String("reason", reason))
-		s.fatal = reason
-		s.beginKill(reason)
-		return
-	}
-	if s.pending != nil && s.inflight == nil && !s.stopping {
-		p := s.pending
-		s.pending = nil
-		s.startReload(p)
-		return
-	}
-	if !ok && op.g != nil && !op.recovery && !s.stopping {
-		s.recheckServing()
-	}
-}
-
-// recheckServing asks the readiness check again whether the generation the
-// restarter rolled back to still serves. A new generation can die after
-// Envoy's handoff passed the point of no return: it already took the admin
-// listener and told the old generation to drain (close its listeners), so
-// "the old one keeps serving" would be a lie. Only checks that can be asked
-// again (Rechecker) are; the answer arrives as handleRecheck.
-func (s *Supervisor) recheckServing() {
-	g := s.serving()
-	rc, ok := s.cfg.Readiness.(Rechecker)
-	if g == nil || !ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(s.baseCtx, min(s.cfg.ReadyTimeout, recheckTimeout))
-	probe := Probe{Epoch: g.epoch, PID: g.pid, BaseID: s.cfg.BaseID, Command: s.Command}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer cancel()
-		err := rc.Recheck(ctx, probe)
-		send(s, s.recheckc, readyMsg{g, err})
-	}()
-}
-
-// recheckTimeout bounds how long a serving generation may take to answer
-// its readiness check again after a rollback.
-const recheckTimeout = time.Second
-
-// handleRecheck acts on recheckServing's answer: when the generation rolled
-// back to no longer serves, the same epoch is started again at once (it
-// takes over from the draining generation, binding fresh sockets where the
-// dead one took them); if that fails too, the restarter exits 1 (rule 5).
-func (s *Supervisor) handleRecheck(r readyMsg) {
-	g := r.g
-	if s.stopping || !s.live(g) || g != s.serving() {
-		return
-	}
-	if r.err == nil {
-		s.log.Info("rolled back: the old generation still serves", zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid))
-		return
-	}
-	s.log.Error("rolled back, but the old generation no longer serves (the failed one died after taking over); starting the next epoch again now",
-		zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.Uint32("next_epoch", s.nextEpoch), zap.Error(r.err))
-	if s.inflight == nil && s.pending == nil {
-		s.startReload(&reloadOp{recovery: true})
-	}
+	s.writeRecord()
 }
 
 func (s *Supervisor) failOps(reason string) {
@@ -786,97 +669,6 @@ func (s *Supervisor) failOps(reason string) {
 		op.waiters = nil
 	}
 	s.pending = nil
-}
-
-func (s *Supervisor) kill(g *gen, sig syscall.Signal) {
-	if err := syscall.Kill(g.pid, sig); err != nil && err != syscall.ESRCH {
-		s.log.Warn("kill", zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.String("signal", sig.String()), zap.Error(err))
-	}
-}
-
-// beginStop: SIGTERM everything, SIGKILL after TermWait.
-func (s *Supervisor) beginStop(reason string) {
-	if s.stopping {
-		return
-	}
-	s.stopping = true
-	s.stopAt = time.Now().Add(s.cfg.TermWait)
-	s.cancelAll()
-	s.failOps("restarter is stopping")
-	s.log.Info("stopping", zap.String("reason", reason), zap.Int("generations", len(s.gens)))
-	s.emit(Event{Kind: EventStopping})
-	for _, g := range s.gens {
-		s.kill(g, syscall.SIGTERM)
-	}
-}
-
-// beginKill: an unrecoverable failure; SIGKILL everything (the Python
-// restarter's behaviour, so the service manager restarts from epoch 0).
-func (s *Supervisor) beginKill(reason string) {
-	s.beginStop(reason)
-	for _, g := range s.gens {
-		s.kill(g, syscall.SIGKILL)
-	}
-}
-
-func (s *Supervisor) handleDeadlines() {
-	now := time.Now()
-	if s.stopping && !s.stopAt.IsZero() && !now.Before(s.stopAt) {
-		for _, g := range s.gens {
-			s.log.Warn("still alive after --term-wait; sending SIGKILL",
-				zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.String("state", string(g.state)))
-			s.kill(g, syscall.SIGKILL)
-			s.unclean = true
-		}
-		s.stopAt = time.Time{}
-	}
-	for _, g := range s.gens {
-		if !g.termed && !g.termAt.IsZero() && !now.Before(g.termAt) {
-			g.termed = true
-			g.killAt = now.Add(s.cfg.TermWait)
-			s.log.Warn("old generation outlived parent-shutdown time plus grace; sending SIGTERM",
-				zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.String("state", string(g.state)))
-			s.kill(g, syscall.SIGTERM)
-		}
-		if !g.killAt.IsZero() && !now.Before(g.killAt) {
-			g.killAt = time.Time{}
-			s.log.Warn("still alive after --term-wait; sending SIGKILL",
-				zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.String("state", string(g.state)))
-			s.kill(g, syscall.SIGKILL)
-		}
-	}
-}
-
-func (s *Supervisor) genSnap(g *gen, exitedAt time.Time, status *int) Generation {
-	out := Generation{Epoch: g.epoch, PID: g.pid, State: g.state, StartedAt: g.started}
-	if g.startPID != g.pid {
-		out.StartPID = g.startPID
-	}
-	if !g.ready.IsZero() {
-		t := g.ready
-		out.ReadyAt = &t
-	}
-	if status != nil {
-		t, st := exitedAt, *status
-		out.ExitedAt, out.ExitStatus = &t, &st
-	}
-	return out
-}
-
-func (s *Supervisor) publish() Status {
-	st := Status{PID: os.Getpid(), BaseID: s.cfg.BaseID, NextEpoch: s.nextEpoch, Stopping: s.stopping,
-		Reloading: s.inflight != nil && !s.inflight.initial, Pending: s.pending != nil, Generations: make([]Generation, 0, len(s.gens))}
-	for _, g := range s.gens {
-		st.Generations = append(st.Generations, s.genSnap(g, time.Time{}, nil))
-	}
-	if s.last != nil {
-		lr := *s.last
-		st.LastReload = &lr
-	}
-	s.mu.Lock()
-	s.snap = st
-	s.mu.Unlock()
-	return st
 }
 
 func (s *Supervisor) emit(ev Event) {

@@ -1,0 +1,119 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// This file keeps checking the serving generation after it became ready.
+//
+// Every LiveInterval the serving generation is checked: its process state
+// (a stopped process, SIGSTOP or a debugger, accepts connections into its
+// backlog and answers none), and its readiness probe again when the probe
+// can be asked twice (Rechecker) and still reaches it. LiveFailures failed
+// checks in a row make it hung, and the restarter then SIGKILLs every
+// generation and exits 1, so the service manager starts afresh from epoch
+// 0. Starting a new generation instead would not help under Envoy: the new
+// one asks the hung parent for its admin, sockets and stats and would block
+// on it; and a hung process handles no SIGTERM.
+//
+// A generation whose probe cannot be asked again (--ready-after, notify) or
+// no longer reaches it (after a failed reload took the admin address) is
+// checked by its process state only: that is what its status says
+// ("unprobed: ...").
+//
+// A generation that listened while it served and no longer listens was told
+// to drain (a failed successor's drain_listeners can arrive just before it
+// dies) or closed its listeners: nothing serves, so the next epoch is
+// started at once, as after a rollback (rollback.go).
+//
+// While a newer generation starts, the probe is not asked (the admin address
+// may already be the new one's); the process state still is.
+
+func (s *Supervisor) checkLive() {
+	g := s.serving()
+	if g == nil {
+		s.liveAt = time.Time{}
+		return
+	}
+	rc, canProbe := s.cfg.Readiness.(Rechecker)
+	starting := s.inflight != nil && s.inflight.g != nil && s.live(s.inflight.g)
+	probe := canProbe && !g.probeLost && !starting
+	s.liveBusy = true
+	timeout := min(s.cfg.LiveInterval, 5*time.Second)
+	ctx, cancel := context.WithTimeout(s.baseCtx, timeout)
+	p := Probe{Epoch: g.epoch, PID: g.pid, BaseID: s.cfg.BaseID, Command: s.Command}
+	pid := g.pid
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer cancel()
+		m := liveMsg{g: g, stopped: stoppedState(pid), probed: probe}
+		m.listening, m.known = listening(pid, p.Epoch)
+		if probe {
+			m.err = rc.Recheck(ctx, p)
+		}
+		send(s, s.livec, m)
+	}()
+}
+
+func (s *Supervisor) handleLive(m liveMsg) {
+	s.liveBusy = false
+	s.liveAt = time.Now().Add(s.cfg.LiveInterval)
+	g := m.g
+	if s.stopping || !s.live(g) || g != s.serving() {
+		return
+	}
+	if g.listened && m.known && !m.listening && !m.stopped && s.inflight == nil && s.pending == nil {
+		// It listened while it served and listens no more: it was told to
+		// drain (by a generation that then died) or closed its listeners.
+		// Nothing serves; start the next epoch now (see rollback.go).
+		s.log.Error("the serving generation no longer listens; starting the next epoch now",
+			zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.Uint32("next_epoch", s.nextEpoch))
+		g.health = "not listening: starting the next epoch"
+		s.startReload(&reloadOp{recovery: true})
+		return
+	}
+	var err error
+	switch {
+	case m.stopped:
+		err = errors.New("the process is stopped (SIGSTOP?)")
+	case m.probed && m.err != nil:
+		err = m.err
+	}
+	if err == nil {
+		if h := s.baseHealth(g); g.liveFails > 0 || g.health != h {
+			g.liveFails, g.health = 0, h
+			s.publish()
+		}
+		return
+	}
+	g.liveFails++
+	g.health = fmt.Sprintf("failing %d/%d: %v", g.liveFails, s.cfg.LiveFailures, err)
+	s.log.Warn("serving generation failed a liveness check", zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid),
+		zap.Int("failures", g.liveFails), zap.Int("threshold", s.cfg.LiveFailures), zap.Error(err))
+	if g.liveFails < s.cfg.LiveFailures {
+		s.publish()
+		return
+	}
+	reason := fmt.Sprintf("serving epoch %d hung: %d liveness checks %s apart failed, the last: %v", g.epoch, g.liveFails, s.cfg.LiveInterval, err)
+	s.log.Error("serving generation hung; killing all and exiting 1 so the service manager starts afresh", zap.Uint32("epoch", g.epoch), zap.String("reason", reason))
+	s.fatal = reason
+	s.beginKill(reason)
+}
+
+// baseHealth is a healthy generation's Health: "ok" when its probe checks
+// it, "unprobed: why" when only its process state can be watched.
+func (s *Supervisor) baseHealth(g *gen) string {
+	switch _, ok := s.cfg.Readiness.(Rechecker); {
+	case !ok:
+		return "unprobed: this readiness check cannot be asked again; watching the process state only"
+	case g.probeLost:
+		return "unprobed: its readiness probe no longer reaches it (a failed generation took the address); watching its process state until the next reload"
+	}
+	return "ok"
+}
