@@ -139,7 +139,11 @@ flags:
 			return ExitFailed
 		}
 		if !out.OK {
-			fmt.Fprintf(stderr, "restarter reload: epoch %d failed: %s; the previous generation keeps serving\n", out.Epoch, out.Reason)
+			serving := out.Serving
+			if serving == "" { // a restarter that does not say
+				serving = "the previous generation keeps serving"
+			}
+			fmt.Fprintf(stderr, "restarter reload: epoch %d failed: %s; %s\n", out.Epoch, out.Reason, serving)
 			return ExitFailed
 		}
 		fmt.Fprintf(stdout, "reloaded: epoch %d is ready\n", out.Epoch)
@@ -153,6 +157,12 @@ flags:
 			fmt.Fprintf(stderr, "restarter stop: %v\n", err)
 			return ExitFailed
 		}
+		// The restarter's own verdict: a stop during a failure (a
+		// generation that died, a hung one) ends with exit 1, not "stopped".
+		if rec, err := ReadExitRecord(ExitRecordPath(path)); err == nil && rec.PID == c.pid && rec.Code != 0 {
+			fmt.Fprintf(stderr, "restarter stop: the restarter (pid %d) exited %d: %s\n", rec.PID, rec.Code, rec.Reason)
+			return ExitFailed
+		}
 		fmt.Fprintln(stdout, "stopped")
 		return ExitOK
 	}
@@ -161,6 +171,14 @@ flags:
 // WriteStatus prints st as the human table of `restarter status`.
 func WriteStatus(w io.Writer, st Status) {
 	fmt.Fprintf(w, "restarter %s: pid %d, base id %d\n", st.Name, st.PID, st.BaseID)
+	switch {
+	case st.Fatal != "":
+		fmt.Fprintf(w, "exiting 1: %s\n", st.Fatal)
+	case st.Stopping:
+		fmt.Fprintln(w, "stopping")
+	case st.Reloading:
+		fmt.Fprintf(w, "reloading to epoch %d\n", st.NextEpoch)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "EPOCH\tPID\tSTATE\tSTARTED\tREADY\tEXIT")
 	for _, g := range st.Generations {

@@ -132,7 +132,7 @@ func (s *Supervisor) adopt(g *gen, status int) bool {
 func (s *Supervisor) startingExited(g *gen, status int, fields []zap.Field) {
 	reason := fmt.Sprintf("epoch %d exited with status %d before it was ready", g.epoch, status)
 	if s.serving() != nil {
-		s.log.Error("new generation died before it was ready; rolling back", fields...)
+		s.log.Error("new generation died before it was ready; rollback", fields...)
 	} else {
 		s.log.Error("generation died before it was ready and nothing else serves; exiting 1", fields...)
 		s.fatal = reason

@@ -102,6 +102,7 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 	n := sdnotify.NewNotifier(log)
 	hist := &history{}
 	sc := supervisorConfig(cfg, log)
+	sc.RecordPath = filepath.Join(cfg.RuntimeDir, instance+".generations")
 	var nr *notifyReady
 	if cfg.ReadyNotify {
 		nr = newNotifyReady(cfg.RuntimeDir, instance, log)
@@ -164,10 +165,22 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 		defer w.Close()
 	}
 
+	exitRecord := control.ExitRecordPath(ctlPath)
+	os.Remove(exitRecord) // a previous instance's; we hold the base id lock
 	for {
 		select {
 		case err := <-runErr:
-			return exitCode(err, log)
+			code := exitCode(err, log)
+			// Before the control socket closes: `restarter stop` reads it
+			// once the socket is gone.
+			rec := control.ExitRecord{PID: os.Getpid(), Code: code}
+			if err != nil {
+				rec.Reason = err.Error()
+			}
+			if werr := control.WriteExitRecord(exitRecord, rec); werr != nil {
+				log.Warn("exit record", zap.Error(werr))
+			}
+			return code
 		case sig := <-sigc:
 			switch sig {
 			case syscall.SIGHUP:
@@ -252,6 +265,8 @@ func supervisorConfig(cfg Config, log *zap.Logger) supervisor.Config {
 		ShutdownGrace:      cfg.ShutdownGrace,
 		TermWait:           cfg.TermWait,
 		ReadyTimeout:       cfg.ReadyTimeout,
+		LiveInterval:       cfg.LiveInterval,
+		LiveFailures:       cfg.LiveFailures,
 		Logger:             log,
 	}
 	switch {

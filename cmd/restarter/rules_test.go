@@ -132,13 +132,16 @@ func TestRule3StopKillsStragglers(t *testing.T) {
 	}
 }
 
-// Rule 4: a generation that exits 0 is forgotten; none left: exit 0.
-func TestRule4ExitZeroForgotten(t *testing.T) {
+// Rule 4: a serving generation that exits 0 while no stop was requested and
+// no newer generation took over (Envoy's terminate or /quitquitquit from
+// another process) leaves nothing serving: exit 1, so Restart=on-failure
+// brings it back (issue 11 item 6; the Python restarter exited 0 here).
+func TestRule4ServingExitZeroUnaskedExit1(t *testing.T) {
 	t.Parallel()
 	r := startRestarter(t, []string{"FP_EXIT0_AFTER=600ms"}, args(fast, proxyArgs())...)
 	r.waitStart(0, 1)
-	if code := r.wait(15 * time.Second); code != 0 {
-		t.Fatalf("exit code %d, want 0", code)
+	if code := r.wait(15 * time.Second); code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
 	}
 }
 
