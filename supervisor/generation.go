@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -73,7 +74,7 @@ func (s *Supervisor) handleExit(e exitMsg) {
 			g = o
 		}
 	}
-	if g == nil || s.adopt(g, e.status) {
+	if g == nil || s.adopt(g, e.status) || s.awaitGroup(g) {
 		return
 	}
 	s.remove(g)
@@ -121,6 +122,34 @@ func (s *Supervisor) adopt(g *gen, status int) bool {
 	s.watch(child, seen)
 	s.writeRecord()
 	s.publish()
+	return true
+}
+
+// awaitGroup: while stopping, a generation whose tracked process exited but
+// whose process group still has members (a start script's forked proxy,
+// shutting down after its SIGTERM) stays listed, tracking one of them, so
+// the restarter exits only once nothing of it is left.
+func (s *Supervisor) awaitGroup(g *gen) bool {
+	if !s.stopping || g.pgid <= 0 {
+		return false
+	}
+	seen := time.Now()
+	child := 0 // a member our reaper reaps: a direct child (re-parented to us)
+	for _, pid := range groupMembers(g.pgid, g.pgStart) {
+		if st, ok := readProcStat(pid); ok && st.ppid == os.Getpid() && pid != g.pid && !s.reaper.Watched(pid) {
+			child = pid
+			break
+		}
+	}
+	if child == 0 {
+		return false
+	}
+	s.closePidfd(g)
+	g.pid = child
+	g.pidfd = pidfdOpen(g.pid)
+	s.log.Info("generation's first process exited; waiting for the rest of its process group",
+		zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.Int("pgid", g.pgid))
+	s.watch(g.pid, seen)
 	return true
 }
 

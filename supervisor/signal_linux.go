@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"os"
 	"syscall"
 	"time"
 
@@ -51,25 +52,56 @@ func (s *Supervisor) kill(g *gen, sig syscall.Signal) {
 }
 
 // killTree SIGKILLs the generation and its process group (what a start
-// script forked, which PDEATHSIG does not reach). The group is signalled
-// only while it is still the generation's: its tracked process is in it,
-// or its leader is the process we started (same start time).
-func (s *Supervisor) killTree(g *gen) {
-	s.kill(g, syscall.SIGKILL)
-	if g.pgid <= 0 || !s.groupIsOurs(g) {
+// script forked, which PDEATHSIG does not reach).
+func (s *Supervisor) killTree(g *gen) { s.signalTree(g, syscall.SIGKILL) }
+
+// signalTree sends sig to the generation's process group while that group
+// is still the generation's (groupMembers), and to its tracked process.
+func (s *Supervisor) signalTree(g *gen, sig syscall.Signal) {
+	inGroup := false
+	if st, ok := readProcStat(g.pid); ok && g.pgid > 0 && st.pgrp == g.pgid {
+		inGroup = true
+	}
+	if !inGroup {
+		s.kill(g, sig)
+	}
+	if g.pgid <= 0 || len(groupMembers(g.pgid, g.pgStart)) == 0 {
+		if inGroup {
+			s.kill(g, sig)
+		}
 		return
 	}
-	if err := syscall.Kill(-g.pgid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
-		s.log.Warn("kill process group", zap.Uint32("epoch", g.epoch), zap.Int("pgid", g.pgid), zap.Error(err))
+	if err := syscall.Kill(-g.pgid, sig); err != nil && err != syscall.ESRCH {
+		s.log.Warn("kill process group", zap.Uint32("epoch", g.epoch), zap.Int("pgid", g.pgid), zap.String("signal", sig.String()), zap.Error(err))
 	}
 }
 
-func (s *Supervisor) groupIsOurs(g *gen) bool {
-	if st, ok := readProcStat(g.pid); ok && st.pgrp == g.pgid {
-		return true
+// groupMembers lists the live processes of process group pgid that are
+// ours: descendants of this process (a subreaper, so a generation's orphans
+// are re-parented to it) that started no earlier than the group's leader. A
+// group id reused by a stranger after the generation's group emptied
+// matches nothing.
+func groupMembers(pgid int, leaderStart uint64) []int {
+	self := os.Getpid()
+	var out []int
+	for _, pid := range allPIDs() {
+		st, ok := readProcStat(pid)
+		if !ok || st.pgrp != pgid || st.state == 'Z' || st.start < leaderStart {
+			continue
+		}
+		for anc, n := st.ppid, 0; anc > 1 && n < 64; n++ {
+			if anc == self {
+				out = append(out, pid)
+				break
+			}
+			ast, ok := readProcStat(anc)
+			if !ok {
+				break
+			}
+			anc = ast.ppid
+		}
 	}
-	st, ok := readProcStat(g.pgid)
-	return ok && st.start == g.pgStart && st.pgrp == g.pgid
+	return out
 }
 
 // beginStop: SIGTERM every generation that was ready, SIGKILL every one that
@@ -90,7 +122,7 @@ func (s *Supervisor) beginStop(reason string) {
 			s.killTree(g)
 			continue
 		}
-		s.kill(g, syscall.SIGTERM)
+		s.signalTree(g, syscall.SIGTERM) // a start script's forked proxy too
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,8 +48,15 @@ type Config struct {
 	RetryDelay                time.Duration
 	FailStart                 bool
 	StartDelay                time.Duration
+	FaultAt                   string // a handoff point (faultPoints), "" for none
+	Fault                     string // kill or hang
 	argv                      []string
 }
+
+// faultPoints are the points of the hot-restart handoff --fault-at names, in
+// order: before the child asks for the admin, after the parent closed it,
+// after the listen sockets passed, after the stats, after drain_listeners.
+var faultPoints = []string{"before-admin", "after-admin", "after-listen", "after-stats", "after-drain"}
 
 // errHelp is returned for -h/--help: print usage, exit 0.
 var errHelp = pflag.ErrHelp
@@ -81,6 +89,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.RetryDelay, "hot-restart-retry-delay", time.Second, "pause between the 10 tries to reach a parent socket that is not there (Envoy: 1s)")
 	fs.BoolVar(&c.FailStart, "fail-start", envBool("TESTPROXY_FAIL_START"), "fault test: exit 1 after taking the sockets, before going live (env TESTPROXY_FAIL_START=1)")
 	fs.DurationVar(&c.StartDelay, "start-delay", envDuration("TESTPROXY_START_DELAY"), "fault test: stay INITIALIZING this long before going live (env TESTPROXY_START_DELAY)")
+
+	fs.StringVar(&c.FaultAt, "fault-at", "", "fault test, epoch > 0: at this handoff `POINT` (before-admin, after-admin, after-listen, after-stats, after-drain) die or hang (--fault)")
+	fs.StringVar(&c.Fault, "fault", "kill", "fault test: kill (SIGKILL itself) or hang (SIGSTOP itself) at --fault-at")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -157,6 +168,12 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	}
 	if c.RetryDelay <= 0 {
 		return c, fmt.Errorf("--hot-restart-retry-delay %s: use a positive duration", c.RetryDelay)
+	}
+	if c.FaultAt != "" && !slices.Contains(faultPoints, c.FaultAt) {
+		return c, fmt.Errorf("--fault-at %q: use one of %s", c.FaultAt, strings.Join(faultPoints, ", "))
+	}
+	if c.Fault != "kill" && c.Fault != "hang" {
+		return c, fmt.Errorf("--fault %q: use kill or hang", c.Fault)
 	}
 	if c.StartDelay < 0 {
 		return c, fmt.Errorf("--start-delay %s: use a duration >= 0", c.StartDelay)

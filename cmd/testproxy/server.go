@@ -275,6 +275,7 @@ func (s *server) takeOver(c *uds.Child) error {
 	s.childMu.Unlock()
 	ctx, cancel := context.WithTimeout(s.ctx, startTimeout*time.Second)
 	defer cancel()
+	s.fault("before-admin")
 	rep, err := c.ShutdownParentAdmin(ctx)
 	if err != nil {
 		return fmt.Errorf("shutdown parent admin: %w", err)
@@ -285,6 +286,7 @@ func (s *server) takeOver(c *uds.Child) error {
 		s.mu.Unlock()
 	}
 	s.log.Info("parent admin shut down", zap.Uint64("original_start_time", rep.OriginalStartTimeUnixSeconds))
+	s.fault("after-admin")
 	for _, a := range s.cfg.Listen {
 		url := listenURL(a)
 		for _, w := range s.workers() {
@@ -305,6 +307,7 @@ func (s *server) takeOver(c *uds.Child) error {
 			s.log.Info("listen socket from parent", zap.String("address", url), zap.Uint32("worker", w))
 		}
 	}
+	s.fault("after-listen")
 	if !s.cfg.SkipHotRestartParentStats {
 		st, err := c.StatsInto(ctx, s.store)
 		if err != nil {
@@ -312,6 +315,7 @@ func (s *server) takeOver(c *uds.Child) error {
 		}
 		s.log.Info("stats from parent", zap.Int("counters", st.Counters), zap.Int("gauges", st.Gauges))
 	}
+	s.fault("after-stats")
 	return nil
 }
 
@@ -387,8 +391,23 @@ func (s *server) finishStartup(sigs <-chan os.Signal) error {
 		} else {
 			s.log.Info("parent told to drain")
 		}
+		s.fault("after-drain")
 	}
 	return nil
+}
+
+// fault is the --fault-at hook: at that point of the handoff (child side),
+// SIGKILL or SIGSTOP this very process.
+func (s *server) fault(point string) {
+	if s.cfg.FaultAt != point || s.cfg.RestartEpoch == 0 {
+		return
+	}
+	sig := syscall.SIGKILL
+	if s.cfg.Fault == "hang" {
+		sig = syscall.SIGSTOP
+	}
+	s.log.Warn("--fault-at: injecting the fault", zap.String("point", point), zap.String("fault", s.cfg.Fault))
+	_ = syscall.Kill(os.Getpid(), sig)
 }
 
 func (s *server) serve(srv *http.Server, ln net.Listener) {
@@ -583,6 +602,10 @@ func (s *server) drainListeners() {
 		l.ln.Close()
 	}
 	s.lnMu.Unlock()
+	// The dups kept for a child go too: the child has them, and a drained
+	// parent holds no listening socket (the evidence a supervisor reads in
+	// /proc to tell that it was told to drain).
+	s.registry.Close()
 	s.log.Info("draining", zap.Duration("drain_time", s.cfg.DrainTime), zap.Stringer("strategy", s.cfg.DrainStrategy))
 	s.wg.Add(1)
 	go func() {
