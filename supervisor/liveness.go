@@ -101,6 +101,10 @@ func (s *Supervisor) handleLive(m liveMsg) {
 		return
 	}
 	reason := fmt.Sprintf("serving epoch %d hung: %d liveness checks %s apart failed, the last: %v", g.epoch, g.liveFails, s.cfg.LiveInterval, err)
+	if prev := s.stillListening(g); prev != nil {
+		s.revive(g, prev, reason)
+		return
+	}
 	s.log.Error("serving generation hung; killing all and exiting 1 so the service manager starts afresh", zap.Uint32("epoch", g.epoch), zap.String("reason", reason))
 	s.fatal = reason
 	s.beginKill(reason)
@@ -116,4 +120,36 @@ func (s *Supervisor) baseHealth(g *gen) string {
 		return "unprobed: its readiness probe no longer reaches it (a failed generation took the address); watching its process state until the next reload"
 	}
 	return "ok"
+}
+
+// stillListening returns the newest older generation that still listens: a
+// predecessor that was never told to drain (a readiness check such as
+// --ready-after took a new generation for ready before it had taken over).
+func (s *Supervisor) stillListening(g *gen) *gen {
+	var best *gen
+	for _, o := range s.gens {
+		if o == g || o.epoch >= g.epoch || o.state != StateDraining || o.termed || !o.listened {
+			continue
+		}
+		if yes, known := listening(o.pid, o.epoch); yes && known && (best == nil || o.epoch > best.epoch) {
+			best = o
+		}
+	}
+	return best
+}
+
+// revive ends the hung generation g (SIGKILL: it handles no signal) and makes
+// prev, which still listens, the serving generation again; the next reload
+// reuses g's epoch number, whose parent socket is prev's.
+func (s *Supervisor) revive(g, prev *gen, reason string) {
+	s.log.Error("serving generation hung, but its predecessor still listens (it was never told to drain): killing the hung one; the predecessor serves",
+		zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.Uint32("serving_epoch", prev.epoch), zap.String("reason", reason))
+	g.failed, g.op = reason, nil
+	g.state = StateStarting // not serving any more; it goes with SIGKILL
+	s.killTree(g)
+	g.termed, g.killAt = true, time.Now().Add(s.cfg.TermWait)
+	prev.state, prev.termAt, prev.drainAt = StateReady, time.Time{}, time.Time{}
+	prev.liveFails, prev.health = 0, s.baseHealth(prev)
+	s.nextEpoch = prev.epoch + 1
+	s.stateEvent(prev, false, "serving again")
 }

@@ -34,14 +34,43 @@ func (s *Supervisor) finishReload(op *reloadOp, ok bool, reason string) {
 	}
 	recover := false
 	if !ok {
-		recover = s.judgeRollback(op, &res)
+		var confirm bool
+		if recover, confirm = s.judgeRollback(op, &res); confirm {
+			// Answer only once a drain_listeners the failed generation
+			// sent just before it died has had time to close the old
+			// one's listeners (confirmRollback).
+			op.res, op.confirmAt = res, time.Now().Add(rollbackLook)
+			s.inflight = op
+			return
+		}
 	}
+	s.answer(op, res, recover)
+}
+
+// confirmRollback looks again at the generation rolled back to, rollbackLook
+// after the rollback, and answers the failed reload.
+func (s *Supervisor) confirmRollback() {
+	op := s.inflight
+	op.confirmAt = time.Time{}
+	s.inflight = nil
+	res, recover := op.res, false
+	if g := s.serving(); g != nil && g.listened {
+		if yes, known := listening(g.pid, g.epoch); known && !yes {
+			recover = s.notListening(op, g, &res)
+		}
+	}
+	s.answer(op, res, recover)
+}
+
+// answer publishes a reload's outcome, answers its waiters, and starts what
+// comes next: a recovery, or the pending reload.
+func (s *Supervisor) answer(op *reloadOp, res ReloadResult, recover bool) {
 	if !op.initial {
 		s.last = &res
-		if ok {
-			s.log.Info("reload done", zap.Uint32("epoch", epoch))
+		if res.OK {
+			s.log.Info("reload done", zap.Uint32("epoch", res.Epoch))
 		} else {
-			s.log.Warn("reload failed", zap.Uint32("epoch", epoch), zap.String("reason", reason), zap.String("serving", res.Serving))
+			s.log.Warn("reload failed", zap.Uint32("epoch", res.Epoch), zap.String("reason", res.Reason), zap.String("serving", res.Serving))
 		}
 		s.emit(Event{Kind: EventReloaded, Reload: &res})
 	}
@@ -61,54 +90,57 @@ func (s *Supervisor) finishReload(op *reloadOp, ok bool, reason string) {
 	}
 }
 
-// judgeRollback fills in what serves after a failed reload and says whether
-// the next epoch must be started again now (the old generation stopped
-// listening). It is synchronous: /proc is read on the state machine, so the
-// reload's answer already says what is true.
-func (s *Supervisor) judgeRollback(op *reloadOp, res *ReloadResult) (recover bool) {
+// judgeRollback fills in what serves after a failed reload and says
+// whether the next epoch must be started again now (the old generation
+// stopped listening), or whether the answer must wait for a second look
+// (confirm: it still listens, but a drain may be under way). It is
+// synchronous: /proc is read on the state machine, so the reload's answer
+// already says what is true.
+func (s *Supervisor) judgeRollback(op *reloadOp, res *ReloadResult) (recover, confirm bool) {
 	g := s.serving()
 	if g == nil || s.stopping {
 		res.Serving = "nothing serves: the restarter is exiting"
 		if s.fatal != "" {
 			res.Serving = "nothing serves: " + s.fatal
 		}
-		return false
-	}
-	if op.g == nil { // validation failed or the start failed: nothing new ran
-		e := g.epoch
-		res.ServingEpoch = &e
-		res.Serving = fmt.Sprintf("epoch %d keeps serving", g.epoch)
-		return false
-	}
-	yes, known := listening(g.pid, g.epoch)
-	switch {
-	case !yes && known && g.listened:
-		if op.recovery {
-			reason := fmt.Sprintf("epoch %d stopped listening after a failed reload (it had been told to drain), and starting epoch %d again failed too: %s",
-				g.epoch, res.Epoch, res.Reason)
-			s.log.Error("recovery failed; nothing serves; exiting 1", zap.Uint32("epoch", res.Epoch), zap.String("reason", reason))
-			res.Serving = "nothing serves: " + reason
-			s.fatal = reason
-			s.beginKill(reason) // nothing of it listens: killing costs no service
-			return false
-		}
-		s.log.Error("rolled back, but the old generation no longer listens (the failed one had told it to drain); starting the next epoch again now",
-			zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.Uint32("next_epoch", s.nextEpoch))
-		res.Serving = fmt.Sprintf("nothing serves: epoch %d had been told to drain and no longer listens; starting epoch %d again", g.epoch, s.nextEpoch)
-		return true
+		return false, false
 	}
 	e := g.epoch
 	res.ServingEpoch = &e
 	res.Serving = fmt.Sprintf("epoch %d keeps serving", g.epoch)
-	// A drain_listeners sent just before the failed one died may still be
-	// closing the old one's listeners: look again soon (liveness.go).
-	if soon := time.Now().Add(rollbackLook); s.liveAt.IsZero() || soon.Before(s.liveAt) {
-		s.liveAt = soon
+	if op.g == nil { // validation failed or the start failed: nothing new ran
+		return false, false
+	}
+	yes, known := listening(g.pid, g.epoch)
+	if !yes && known && g.listened {
+		return s.notListening(op, g, res), false
 	}
 	s.log.Info("rolled back: the old generation keeps serving", zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid),
 		zap.Bool("listening", yes), zap.Bool("evidence", known && g.listened))
 	s.recheckServing(g)
-	return false
+	return false, yes && g.listened
+}
+
+// notListening: the generation rolled back to held listening sockets while
+// it served and holds none now; it was told to drain. Nothing serves. After
+// a failed reload the next epoch is started again at once (recover); after a
+// failed recovery the restarter exits 1 (killing a generation that does not
+// listen costs no service).
+func (s *Supervisor) notListening(op *reloadOp, g *gen, res *ReloadResult) (recover bool) {
+	res.ServingEpoch = nil
+	if op.recovery {
+		reason := fmt.Sprintf("epoch %d stopped listening after a failed reload (it had been told to drain), and starting epoch %d again failed too: %s",
+			g.epoch, res.Epoch, res.Reason)
+		s.log.Error("recovery failed; nothing serves; exiting 1", zap.Uint32("epoch", res.Epoch), zap.String("reason", reason))
+		res.Serving = "nothing serves: " + reason
+		s.fatal = reason
+		s.beginKill(reason)
+		return false
+	}
+	s.log.Error("rolled back, but the old generation no longer listens (the failed one had told it to drain); starting the next epoch again now",
+		zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.Uint32("next_epoch", s.nextEpoch))
+	res.Serving = fmt.Sprintf("nothing serves: epoch %d had been told to drain and no longer listens; starting epoch %d again", g.epoch, s.nextEpoch)
+	return true
 }
 
 // recheckServing asks the readiness probe again about the generation rolled

@@ -162,6 +162,9 @@ func (s *Supervisor) handleDeadlines() {
 			s.killTree(g)
 		}
 	}
+	if op := s.inflight; !s.stopping && op != nil && !op.confirmAt.IsZero() && !now.Before(op.confirmAt) {
+		s.confirmRollback()
+	}
 	if !s.stopping && !s.liveBusy && !s.liveAt.IsZero() && !now.Before(s.liveAt) {
 		s.checkLive()
 	}

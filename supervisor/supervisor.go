@@ -150,6 +150,8 @@ type reloadOp struct {
 	validating bool
 	waiters    []chan ReloadResult
 	g          *gen
+	res        ReloadResult // a failed outcome waiting for confirmRollback
+	confirmAt  time.Time    // when to confirm it (zero: not waiting)
 }
 
 type reqKind int
@@ -319,8 +321,13 @@ func (s *Supervisor) nextDeadline() (time.Time, bool) {
 	}
 	if s.stopping {
 		set(s.stopAt)
-	} else if !s.liveBusy && s.serving() != nil {
-		set(s.liveAt)
+	} else {
+		if !s.liveBusy && s.serving() != nil {
+			set(s.liveAt)
+		}
+		if s.inflight != nil {
+			set(s.inflight.confirmAt)
+		}
 	}
 	for _, g := range s.gens {
 		if !g.termed {

@@ -49,6 +49,7 @@ type Config struct {
 	FailStart                 bool
 	StartDelay                time.Duration
 	FaultAt                   string // a handoff point (faultPoints), "" for none
+	SdNotify                  bool   // send READY=1 to $NOTIFY_SOCKET once live
 	Fault                     string // kill or hang
 	argv                      []string
 }
@@ -91,6 +92,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.StartDelay, "start-delay", envDuration("TESTPROXY_START_DELAY"), "fault test: stay INITIALIZING this long before going live (env TESTPROXY_START_DELAY)")
 
 	fs.StringVar(&c.FaultAt, "fault-at", "", "fault test, epoch > 0: at this handoff `POINT` (before-admin, after-admin, after-listen, after-stats, after-drain) die or hang (--fault)")
+	fs.BoolVar(&c.SdNotify, "sd-notify", false, "test aid: send READY=1 to $NOTIFY_SOCKET once live (Envoy does not; a wrapper would)")
 	fs.StringVar(&c.Fault, "fault", "kill", "fault test: kill (SIGKILL itself) or hang (SIGSTOP itself) at --fault-at")
 
 	if err := fs.Parse(args); err != nil {

@@ -383,6 +383,9 @@ func (s *server) finishStartup(sigs <-chan os.Signal) error {
 	}
 	s.lnMu.Unlock()
 	s.setState(stateLive)
+	if s.cfg.SdNotify {
+		s.notifyReady()
+	}
 	if s.child != nil {
 		ctx, cancel := context.WithTimeout(s.ctx, startTimeout*time.Second)
 		defer cancel()
@@ -394,6 +397,26 @@ func (s *server) finishStartup(sigs <-chan os.Signal) error {
 		s.fault("after-drain")
 	}
 	return nil
+}
+
+// notifyReady sends READY=1 to $NOTIFY_SOCKET (--sd-notify).
+func (s *server) notifyReady() {
+	path := os.Getenv("NOTIFY_SOCKET")
+	if path == "" {
+		s.log.Warn("--sd-notify: no NOTIFY_SOCKET")
+		return
+	}
+	if path[0] == '@' {
+		path = "\x00" + path[1:]
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err == nil {
+		_, err = c.Write([]byte("READY=1"))
+		c.Close()
+	}
+	if err != nil {
+		s.log.Warn("--sd-notify", zap.Error(err))
+	}
 }
 
 // fault is the --fault-at hook: at that point of the handoff (child side),
