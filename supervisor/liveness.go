@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -21,10 +22,11 @@ import (
 // one asks the hung parent for its admin, sockets and stats and would block
 // on it; and a hung process handles no SIGTERM.
 //
-// A generation whose probe cannot be asked again (--ready-after, notify) or
-// no longer reaches it (after a failed reload took the admin address) is
-// checked by its process state only: that is what its status says
-// ("unprobed: ...").
+// A probe that is refused (nothing listens on its address) is not a hang:
+// the address went with a failed successor (Envoy's admin, which every new
+// generation takes first). Such a generation, like one whose probe cannot be
+// asked again (--ready-after, notify), is then checked by its process state
+// only: that is what its status says ("unprobed: ...").
 //
 // A generation that listened while it served and no longer listens was told
 // to drain (a failed successor's drain_listeners can arrive just before it
@@ -76,6 +78,18 @@ func (s *Supervisor) handleLive(m liveMsg) {
 			zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.Uint32("next_epoch", s.nextEpoch))
 		g.health = "not listening: starting the next epoch"
 		s.startReload(&reloadOp{recovery: true})
+		return
+	}
+	if !m.stopped && m.probed && errors.Is(m.err, syscall.ECONNREFUSED) {
+		// Nothing listens on the probe's address: it went with a failed
+		// successor (Envoy's admin). That is not a hang; a hung process
+		// still holds its sockets and does not answer (a timeout).
+		if !g.probeLost {
+			g.probeLost, g.health = true, s.baseHealth(g)
+			s.log.Warn("the serving generation's readiness probe is refused; watching its process state only until the next reload",
+				zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.Error(m.err))
+			s.publish()
+		}
 		return
 	}
 	var err error
