@@ -3,6 +3,8 @@ package supervisor
 import (
 	"os"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 func (s *Supervisor) genSnap(g *gen, exitedAt time.Time, status *int) Generation {
@@ -50,4 +52,23 @@ func (s *Supervisor) publish() Status {
 	s.snap = st
 	s.mu.Unlock()
 	return st
+}
+
+func (s *Supervisor) emit(ev Event) {
+	ev.Time = time.Now()
+	ev.Status = s.publish()
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(ev)
+	}
+}
+
+func (s *Supervisor) emitGen(g *gen, first bool, exitedAt time.Time, status *int) {
+	gs := s.genSnap(g, exitedAt, status)
+	s.emit(Event{Kind: EventState, Generation: &gs, First: first})
+}
+
+func (s *Supervisor) stateEvent(g *gen, first bool, msg string, extra ...zap.Field) {
+	fields := append([]zap.Field{zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.String("state", string(g.state))}, extra...)
+	s.log.Info(msg, fields...)
+	s.emitGen(g, first, time.Time{}, nil)
 }

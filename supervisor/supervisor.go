@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -154,22 +152,6 @@ type reloadOp struct {
 	confirmAt  time.Time    // when to confirm it (zero: not waiting)
 }
 
-type reqKind int
-
-const (
-	reqReload reqKind = iota
-	reqSignal
-	reqStop
-	reqPing
-)
-
-type request struct {
-	kind  reqKind
-	sig   syscall.Signal
-	reply chan ReloadResult // reload: nil for fire-and-forget
-	done  chan error        // signal/stop
-}
-
 type exitMsg struct{ pid, status int }
 type readyMsg struct {
 	g   *gen
@@ -284,7 +266,7 @@ func (s *Supervisor) loop(ctx context.Context) error {
 			ctxDone = nil
 			s.beginStop("context cancelled")
 		case r := <-s.reqc:
-			s.handleRequest(r)
+			r.apply(s)
 		case e := <-s.exitc:
 			s.handleExit(e)
 		case r := <-s.readyc:
@@ -346,278 +328,6 @@ func send[T any](s *Supervisor, c chan T, v T) {
 	}
 }
 
-func (s *Supervisor) request(r request) error {
-	select {
-	case <-s.running:
-	default:
-		return errors.New("supervisor: not running")
-	}
-	select {
-	case s.reqc <- r:
-		return nil
-	case <-s.loopDone:
-		return ErrStopped
-	}
-}
-
-// Reload asks for a reload and waits for its outcome: OK once the new
-// generation is ready, or failed with the reason (validation failed, the new
-// generation died or was not ready in time, shutdown). Requests made while a
-// reload is in progress coalesce into one pending reload that runs after it;
-// they all get that pending reload's result.
-func (s *Supervisor) Reload(ctx context.Context) (ReloadResult, error) {
-	reply := make(chan ReloadResult, 1)
-	if err := s.request(request{kind: reqReload, reply: reply}); err != nil {
-		return ReloadResult{}, err
-	}
-	select {
-	case r := <-reply:
-		return r, nil
-	case <-ctx.Done():
-		return ReloadResult{}, ctx.Err()
-	case <-s.loopDone:
-		select {
-		case r := <-reply:
-			return r, nil
-		default:
-		}
-		return ReloadResult{}, ErrStopped
-	}
-}
-
-// RequestReload asks for a reload without waiting (what SIGHUP does).
-func (s *Supervisor) RequestReload() error {
-	return s.request(request{kind: reqReload})
-}
-
-// Signal sends sig to every live generation (SIGUSR1: reopen logs).
-func (s *Supervisor) Signal(sig syscall.Signal) error {
-	done := make(chan error, 1)
-	if err := s.request(request{kind: reqSignal, sig: sig, done: done}); err != nil {
-		return err
-	}
-	return <-done
-}
-
-// Stop begins shutdown: SIGTERM to every generation, SIGKILL after
-// TermWait. It does not wait; Run returns when the last one is gone. It is
-// idempotent.
-func (s *Supervisor) Stop() {
-	_ = s.request(request{kind: reqStop})
-}
-
-// Ping round-trips through the state-machine goroutine: nil means it is
-// alive and answering (a systemd watchdog's health check). It returns ctx's
-// error when the loop does not answer in time (or Run has not started by
-// then), and ErrStopped once it has stopped.
-func (s *Supervisor) Ping(ctx context.Context) error {
-	select {
-	case <-s.running:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	done := make(chan error, 1)
-	select {
-	case s.reqc <- request{kind: reqPing, done: done}:
-	case <-s.loopDone:
-		return ErrStopped
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// Done is closed once the state machine has stopped.
-func (s *Supervisor) Done() <-chan struct{} { return s.loopDone }
-
-// Result is what Run returns (nil or *ExitError), once Done is closed; nil
-// before. It lets a caller that did not call Run (the control socket's stop)
-// tell the verdict.
-func (s *Supervisor) Result() error {
-	select {
-	case <-s.loopDone:
-		return s.runErr
-	default:
-		return nil
-	}
-}
-
-// Status returns a snapshot. It is safe to call from any goroutine,
-// including from OnEvent.
-func (s *Supervisor) Status() Status {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	st := s.snap
-	st.Generations = append([]Generation(nil), s.snap.Generations...)
-	if s.snap.LastReload != nil {
-		lr := *s.snap.LastReload
-		st.LastReload = &lr
-	}
-	return st
-}
-
-func (s *Supervisor) handleRequest(r request) {
-	switch r.kind {
-	case reqReload:
-		if s.stopping {
-			if r.reply != nil {
-				r.reply <- ReloadResult{Epoch: s.nextEpoch, Reason: "restarter is stopping", At: time.Now()}
-			}
-			return
-		}
-		if s.inflight != nil {
-			if s.pending == nil {
-				s.pending = &reloadOp{}
-				s.log.Info("reload held until the current generation is ready or has failed",
-					zap.Uint32("epoch", s.nextEpoch))
-			}
-			if r.reply != nil {
-				s.pending.waiters = append(s.pending.waiters, r.reply)
-			}
-			s.publish()
-			return
-		}
-		op := &reloadOp{}
-		if r.reply != nil {
-			op.waiters = append(op.waiters, r.reply)
-		}
-		s.startReload(op)
-	case reqSignal:
-		var errs []error
-		for _, g := range s.gens {
-			if err := s.signal(g, r.sig); err != nil && err != syscall.ESRCH {
-				errs = append(errs, fmt.Errorf("kill %d: %w", g.pid, err))
-			}
-			s.log.Info("forwarded signal", zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid),
-				zap.String("state", string(g.state)), zap.String("signal", r.sig.String()))
-		}
-		r.done <- errors.Join(errs...)
-	case reqStop:
-		s.beginStop("stop requested")
-	case reqPing:
-		r.done <- nil
-	}
-}
-
-func (s *Supervisor) startReload(op *reloadOp) {
-	s.inflight = op
-	if !op.initial {
-		s.log.Info("reload", zap.Uint32("epoch", s.nextEpoch))
-		s.emit(Event{Kind: EventReloading})
-	}
-	if s.cfg.Validate != nil && !op.initial && !op.recovery {
-		op.validating = true
-		epoch := s.nextEpoch
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			err := s.cfg.Validate(s.baseCtx, epoch)
-			send(s, s.validc, validMsg{op, err})
-		}()
-		s.publish()
-		return
-	}
-	s.launch(op)
-}
-
-func (s *Supervisor) handleValidated(v validMsg) {
-	if v.op != s.inflight {
-		return
-	}
-	v.op.validating = false
-	if s.stopping {
-		s.finishReload(v.op, false, "restarter is stopping")
-		return
-	}
-	if v.err != nil {
-		s.log.Error("reload aborted: validation failed; the old generation keeps serving",
-			zap.Uint32("epoch", s.nextEpoch), zap.Error(v.err))
-		s.finishReload(v.op, false, "validation failed: "+v.err.Error())
-		return
-	}
-	s.launch(v.op)
-}
-
-func (s *Supervisor) vars(epoch uint32) Vars {
-	return Vars{Epoch: epoch, BaseID: s.cfg.BaseID, DrainTimeS: Seconds(s.cfg.DrainTime), ParentShutdownTimeS: Seconds(s.cfg.ParentShutdownTime)}
-}
-
-func (s *Supervisor) launch(op *reloadOp) {
-	epoch := s.nextEpoch
-	v := s.vars(epoch)
-	argv := Expand(s.cfg.Argv, v)
-	if s.cfg.Envoy {
-		argv = append(argv, EnvoyArgs(v)...)
-	}
-	var extra []string
-	if s.cfg.GenerationEnv != nil {
-		extra = s.cfg.GenerationEnv(epoch)
-	}
-	p, err := s.startGeneration(ProcSpec{Path: argv[0], Args: argv, Env: Env(environ(), v, extra), Dir: s.cfg.Dir, Setpgid: true})
-	pid := p.PID
-	if err != nil {
-		s.log.Error("start failed", zap.Uint32("epoch", epoch), zap.Error(err))
-		if s.serving() == nil {
-			s.fatal = fmt.Sprintf("epoch %d: %v", epoch, err)
-			s.beginStop(s.fatal)
-		}
-		s.finishReload(op, false, err.Error())
-		return
-	}
-	g := &gen{epoch: epoch, pid: pid, pidfd: p.PidFD, startPID: pid, pgid: pid, state: StateStarting, started: time.Now(), op: op}
-	if st, ok := readProcStat(pid); ok {
-		g.pgStart = st.start
-	}
-	op.g = g
-	s.gens = append(s.gens, g)
-	s.writeRecord()
-	rctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.ReadyTimeout)
-	g.cancel = cancel
-	probe := Probe{Epoch: epoch, PID: pid, BaseID: s.cfg.BaseID, Command: s.Command}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		err := s.cfg.Readiness.Ready(rctx, probe)
-		send(s, s.readyc, readyMsg{g, err})
-	}()
-	s.stateEvent(g, false, "started", zap.Strings("argv", argv))
-}
-
-// startGeneration starts spec with the reaper held (so its exit status is
-// never confused with a recycled pid's, see reaper.StartWatched) and returns
-// the process with a pidfd: from the Starter when it is a PidfdStarter,
-// else from pidfd_open right after the start, before our reaper can have
-// reaped it (we are its only reaper, so its pid cannot be reused yet).
-func (s *Supervisor) startGeneration(spec ProcSpec) (Proc, error) {
-	p := Proc{PidFD: -1}
-	_, err := s.reaper.StartWatched(func() (int, error) {
-		var err error
-		if ps, ok := s.starter.(PidfdStarter); ok {
-			p, err = ps.StartProc(spec)
-		} else if p.PID, err = s.starter.Start(spec); err == nil {
-			p.PidFD = pidfdOpen(p.PID)
-		}
-		return p.PID, err
-	}, func(st int) { send(s, s.exitc, exitMsg{p.PID, st}) })
-	return p, err
-}
-
-// watch tracks pid, a process re-parented to us that was seen alive at seen.
-func (s *Supervisor) watch(pid int, seen time.Time) {
-	deliver := func(st int) { send(s, s.exitc, exitMsg{pid, st}) }
-	if st, done := s.reaper.WatchSeen(pid, seen, deliver); done {
-		// Already reaped: deliver from another goroutine, since this one
-		// is the state machine that receives it.
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); deliver(st) }()
-	}
-}
-
 // serving is the newest ready generation.
 func (s *Supervisor) serving() *gen {
 	var best *gen
@@ -636,19 +346,6 @@ func (s *Supervisor) live(g *gen) bool {
 		}
 	}
 	return false
-}
-
-func (s *Supervisor) findDescendant(g *gen) int {
-	want := "RESTART_EPOCH=" + strconv.FormatUint(uint64(g.epoch), 10)
-	for _, pid := range orphanChildren() {
-		if pid == g.startPID || s.reaper.Watched(pid) {
-			continue
-		}
-		if environHas(pid, want) {
-			return pid
-		}
-	}
-	return 0
 }
 
 func (s *Supervisor) remove(g *gen) {
@@ -676,23 +373,4 @@ func (s *Supervisor) failOps(reason string) {
 		op.waiters = nil
 	}
 	s.pending = nil
-}
-
-func (s *Supervisor) emit(ev Event) {
-	ev.Time = time.Now()
-	ev.Status = s.publish()
-	if s.cfg.OnEvent != nil {
-		s.cfg.OnEvent(ev)
-	}
-}
-
-func (s *Supervisor) emitGen(g *gen, first bool, exitedAt time.Time, status *int) {
-	gs := s.genSnap(g, exitedAt, status)
-	s.emit(Event{Kind: EventState, Generation: &gs, First: first})
-}
-
-func (s *Supervisor) stateEvent(g *gen, first bool, msg string, extra ...zap.Field) {
-	fields := append([]zap.Field{zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.String("state", string(g.state))}, extra...)
-	s.log.Info(msg, fields...)
-	s.emitGen(g, first, time.Time{}, nil)
 }
