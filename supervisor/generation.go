@@ -54,6 +54,9 @@ func (s *Supervisor) handleReady(r readyMsg) {
 // generation; SIGKILL runs no handler. The reload finishes when it is gone.
 func (s *Supervisor) notReady(g *gen, err error) {
 	reason := fmt.Sprintf("epoch %d not ready within %s: %v", g.epoch, s.cfg.ReadyTimeout, err)
+	if g.stopFails >= s.cfg.LiveFailures {
+		reason = fmt.Sprintf("epoch %d not ready: %v", g.epoch, err)
+	}
 	g.failed = reason
 	if s.serving() == nil {
 		s.fatal = reason

@@ -50,11 +50,19 @@ func (s *Supervisor) checkLive() {
 	ctx, cancel := context.WithTimeout(s.baseCtx, timeout)
 	p := Probe{Epoch: g.epoch, PID: g.pid, BaseID: s.cfg.BaseID, Command: s.Command}
 	pid := g.pid
+	m := liveMsg{g: g, probed: probe}
+	startPID := 0
+	if starting {
+		m.starting, startPID = s.inflight.g, s.inflight.g.pid
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer cancel()
-		m := liveMsg{g: g, stopped: stoppedState(pid), probed: probe}
+		m.stopped = stoppedState(pid)
+		if startPID > 0 {
+			m.startStop = stoppedState(startPID)
+		}
 		m.listening, m.known = listening(pid, p.Epoch)
 		if probe {
 			m.err = rc.Recheck(ctx, p)
@@ -66,6 +74,7 @@ func (s *Supervisor) checkLive() {
 func (s *Supervisor) handleLive(m liveMsg) {
 	s.liveBusy = false
 	s.liveAt = time.Now().Add(s.cfg.LiveInterval)
+	s.checkStartingStopped(m)
 	g := m.g
 	if s.stopping || !s.live(g) || g != s.serving() {
 		return
@@ -166,4 +175,21 @@ func (s *Supervisor) revive(g, prev *gen, reason string) {
 	prev.liveFails, prev.health = 0, s.baseHealth(prev)
 	s.nextEpoch = prev.epoch + 1
 	s.stateEvent(prev, false, "serving again")
+}
+
+// checkStartingStopped ends a starting generation found stopped (SIGSTOP,
+// a debugger) by LiveFailures checks in a row, instead of waiting out
+// --ready-timeout: after drain_listeners nothing else serves meanwhile.
+func (s *Supervisor) checkStartingStopped(m liveMsg) {
+	g := m.starting
+	if g == nil || s.stopping || !s.live(g) || g.state != StateStarting || g.failed != "" {
+		return
+	}
+	if !m.startStop {
+		g.stopFails = 0
+		return
+	}
+	if g.stopFails++; g.stopFails >= s.cfg.LiveFailures {
+		s.notReady(g, fmt.Errorf("stopped (SIGSTOP?) at %d liveness checks in a row", g.stopFails))
+	}
 }

@@ -128,6 +128,7 @@ type gen struct {
 	listened  bool   // was seen holding a listening socket while serving
 	probeLost bool   // its readiness probe no longer reaches it (a failed successor took the address)
 	liveFails int
+	stopFails int // liveness checks in a row that found it stopped while starting
 	health    string
 	drainAt   time.Time // drain time ends
 	state     State
@@ -163,6 +164,8 @@ type validMsg struct {
 }
 type liveMsg struct {
 	g         *gen
+	starting  *gen // the generation being started, if any
+	startStop bool // it is stopped
 	stopped   bool
 	listening bool
 	known     bool // listening could be read
