@@ -431,6 +431,11 @@ func (s *server) fault(point string) {
 	}
 	s.log.Warn("--fault-at: injecting the fault", zap.String("point", point), zap.String("fault", s.cfg.Fault))
 	_ = syscall.Kill(os.Getpid(), sig)
+	// The signal stops or ends every thread, but not always before this
+	// one goes on a little: go no further with the handoff, ever.
+	for {
+		time.Sleep(time.Hour)
+	}
 }
 
 func (s *server) serve(srv *http.Server, ln net.Listener) {
