@@ -337,8 +337,8 @@ func TestFaultsDuringReload(t *testing.T) {
 // the old one to drain (so the old one closed its listeners and handed over
 // its admin) but before the restarter's readiness probe saw it ready. A plain
 // rollback would leave nothing serving until the next SIGHUP (this test found
-// that gap; fixed in 2ed1e62: the restarter rechecks the old generation and
-// starts the same epoch again). A slow readiness poll makes the window wide
+// that gap; the restarter sees that the old generation no longer listens
+// and starts the same epoch again). A slow readiness poll makes the window wide
 // enough to hit on purpose.
 func TestRollbackAfterParentDrained(t *testing.T) {
 	skipUnlessLinux(t)
@@ -359,7 +359,8 @@ func TestRollbackAfterParentDrained(t *testing.T) {
 	killedAt := time.Now()
 	findEvent(t, r, "reload failed", 1)
 	// Service must come back with no further SIGHUP: the restarter's
-	// recheck (5s) plus a new start, within a generous margin.
+	// second look at the old generation's sockets (300ms) plus a new start,
+	// within a generous margin.
 	stop := backgroundLoad(t, env, 100, 2*time.Minute)
 	testutil.WaitFor(t, 20*time.Second, func() error {
 		if _, err := getBody(env.URL("/")); err != nil {
