@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"syscall"
+	"net"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,9 +22,9 @@ import (
 // one asks the hung parent for its admin, sockets and stats and would block
 // on it; and a hung process handles no SIGTERM.
 //
-// A probe that is refused (nothing listens on its address) is not a hang:
-// the address went with a failed successor (Envoy's admin, which every new
-// generation takes first). Such a generation, like one whose probe cannot be
+// Only a probe that times out counts: one that is refused (nothing listens
+// on its address: it went with a failed successor, as Envoy's admin, which
+// every new generation takes first, does) or answers "no" is not a hang. Such a generation, like one whose probe cannot be
 // asked again (--ready-after, notify), is then checked by its process state
 // only: that is what its status says ("unprobed: ...").
 //
@@ -89,13 +89,14 @@ func (s *Supervisor) handleLive(m liveMsg) {
 		s.startReload(&reloadOp{recovery: true})
 		return
 	}
-	if !m.stopped && m.probed && errors.Is(m.err, syscall.ECONNREFUSED) {
-		// Nothing listens on the probe's address: it went with a failed
-		// successor (Envoy's admin). That is not a hang; a hung process
-		// still holds its sockets and does not answer (a timeout).
+	if !m.stopped && m.probed && m.err != nil && !probeTimedOut(m.err) {
+		// The probe failed without timing out: refused (its address went
+		// with a failed successor, as Envoy's admin does), or answered
+		// "no". That is not a hang: a hung process holds its sockets and
+		// does not answer.
 		if !g.probeLost {
 			g.probeLost, g.health = true, s.baseHealth(g)
-			s.log.Warn("the serving generation's readiness probe is refused; watching its process state only until the next reload",
+			s.log.Warn("the serving generation's readiness probe fails without timing out; watching its process state only until the next reload",
 				zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.Error(m.err))
 			s.publish()
 		}
@@ -192,4 +193,17 @@ func (s *Supervisor) checkStartingStopped(m liveMsg) {
 	if g.stopFails++; g.stopFails >= s.cfg.LiveFailures {
 		s.notReady(g, fmt.Errorf("stopped (SIGSTOP?) at %d liveness checks in a row", g.stopFails))
 	}
+}
+
+// probeTimedOut reports whether a readiness probe's error is a timeout: the
+// last check of the poll (poll's "%w (last check: %w)") or the probe itself
+// ran out of time, rather than being refused or answered.
+func probeTimedOut(err error) bool {
+	if m, ok := err.(interface{ Unwrap() []error }); ok {
+		if errs := m.Unwrap(); len(errs) > 1 {
+			err = errs[len(errs)-1]
+		}
+	}
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
