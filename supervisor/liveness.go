@@ -36,6 +36,10 @@ import (
 // While a newer generation starts, the probe is not asked (the admin address
 // may already be the new one's); the process state still is.
 
+// liveTimeout bounds one liveness probe: long enough for a --ready-cmd's
+// fork and exec on a busy machine; a hung process makes it run out.
+const liveTimeout = 5 * time.Second
+
 func (s *Supervisor) checkLive() {
 	g := s.serving()
 	if g == nil {
@@ -46,8 +50,7 @@ func (s *Supervisor) checkLive() {
 	starting := s.inflight != nil && s.inflight.g != nil && s.live(s.inflight.g)
 	probe := canProbe && !g.probeLost && !starting
 	s.liveBusy = true
-	timeout := min(s.cfg.LiveInterval, 5*time.Second)
-	ctx, cancel := context.WithTimeout(s.baseCtx, timeout)
+	ctx, cancel := context.WithTimeout(s.baseCtx, liveTimeout)
 	p := Probe{Epoch: g.epoch, PID: g.pid, BaseID: s.cfg.BaseID, Command: s.Command}
 	pid := g.pid
 	m := liveMsg{g: g, probed: probe}
@@ -64,7 +67,7 @@ func (s *Supervisor) checkLive() {
 			m.startStop = stoppedState(startPID)
 		}
 		m.listening, m.known = listening(pid, p.Epoch)
-		if probe {
+		if m.probed = probe && !m.stopped; m.probed { // a stopped process is enough to know
 			m.err = rc.Recheck(ctx, p)
 		}
 		send(s, s.livec, m)
