@@ -351,3 +351,14 @@ func TestFailsafeForkedProxyOfAKilledRestarterIsEnded(t *testing.T) {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// Bad liveness flags exit 2 before anything starts.
+func TestFailsafeLivenessFlags(t *testing.T) {
+	t.Parallel()
+	for _, bad := range [][]string{{"--live-failures", "0"}, {"--live-interval", "0s"}, {"--live-interval", "-1s"}} {
+		r := startRestarter(t, nil, args(fast[:2], bad, proxyArgs())...)
+		if code := r.wait(10 * time.Second); code != 2 || len(r.starts()) != 0 {
+			t.Errorf("%q: exit %d with %d starts, want 2 and none", bad, code, len(r.starts()))
+		}
+	}
+}
