@@ -121,18 +121,6 @@ func (s *Supervisor) Ping(ctx context.Context) error {
 // Done is closed once the state machine has stopped.
 func (s *Supervisor) Done() <-chan struct{} { return s.loopDone }
 
-// Result is what Run returns (nil or *ExitError), once Done is closed; nil
-// before. It lets a caller that did not call Run (the control socket's stop)
-// tell the verdict.
-func (s *Supervisor) Result() error {
-	select {
-	case <-s.loopDone:
-		return s.runErr
-	default:
-		return nil
-	}
-}
-
 // Status returns a snapshot. It is safe to call from any goroutine,
 // including from OnEvent.
 func (s *Supervisor) Status() Status {

@@ -112,7 +112,6 @@ type Supervisor struct {
 	fatal     string
 	liveAt    time.Time // next liveness check of the serving generation
 	liveBusy  bool      // a liveness check is running
-	runErr    error     // what Run returned, once loopDone is closed
 	wg        sync.WaitGroup
 	cancelAll context.CancelFunc
 	baseCtx   context.Context
@@ -227,7 +226,6 @@ func (s *Supervisor) Run(ctx context.Context) (err error) {
 
 	err = s.loop(ctx)
 
-	s.runErr = err
 	s.removeRecord()
 	close(s.loopDone)
 	s.cancelAll()
