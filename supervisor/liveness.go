@@ -68,10 +68,40 @@ func (s *Supervisor) checkLive() {
 		}
 		m.listening, m.known = listening(pid, p.Epoch)
 		if m.probed = probe && !m.stopped; m.probed { // a stopped process is enough to know
-			m.err = rc.Recheck(ctx, p)
+			m.err = recheckUnlessStopped(ctx, rc, p)
+			m.stopped = m.err != nil && stoppedState(pid)
 		}
 		send(s, s.livec, m)
 	}()
+}
+
+// recheckUnlessStopped runs the probe, cut short when the process is found
+// stopped meanwhile (a probe of a stopped process only times out).
+func recheckUnlessStopped(ctx context.Context, rc Rechecker, p Probe) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if stoppedState(p.PID) {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	err := rc.Recheck(ctx, p)
+	close(done)
+	<-watched
+	return err
 }
 
 func (s *Supervisor) handleLive(m liveMsg) {

@@ -88,12 +88,25 @@ func TestRollbackKeepsTheListeningGenerationWhenItsProbeFails(t *testing.T) {
 	}
 }
 
+// listensReady is ready once the generation listens: the helper processes
+// start slowly under -race, so a survival time would race with their exit.
+type listensReady struct{}
+
+func (listensReady) Ready(ctx context.Context, p Probe) error {
+	return poll(ctx, 10*time.Millisecond, func() error {
+		if yes, _ := listening(p.PID, p.Epoch); !yes {
+			return errors.New("not listening yet")
+		}
+		return nil
+	})
+}
+
 // A new generation that told the old one to drain (it stopped listening)
 // and then died leaves nothing serving: the same epoch is started again at
 // once, and the reload's answer says nothing serves.
 func TestRollbackRecoversWhenTheOldGenerationStoppedListening(t *testing.T) {
 	argv := helperArgv(t, "drain-and-fail")
-	h := start(t, Config{Argv: argv})
+	h := start(t, Config{Argv: argv, Readiness: listensReady{}})
 	h.waitState(0, StateReady)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -113,7 +126,7 @@ func TestRollbackRecoversWhenTheOldGenerationStoppedListening(t *testing.T) {
 func TestFailedRecoveryExits1(t *testing.T) {
 	argv := helperArgv(t, "drain-and-fail")
 	t.Setenv("ALWAYS", "1") // epoch 1 always drains its parent and dies
-	h := start(t, Config{Argv: argv})
+	h := start(t, Config{Argv: argv, Readiness: listensReady{}})
 	h.waitState(0, StateReady)
 	reloadFails(t, h, 1)
 	select {
