@@ -178,6 +178,14 @@ func execute(ctx context.Context, cmd *command, o cliOptions, stdout io.Writer) 
 // WriteStatus prints st as the human table of `restarter status`.
 func WriteStatus(w io.Writer, st Status) {
 	fmt.Fprintf(w, "restarter %s: pid %d, base id %d\n", st.Name, st.PID, st.BaseID)
+	switch {
+	case st.Fatal != "":
+		fmt.Fprintf(w, "exiting 1: %s\n", st.Fatal)
+	case st.Stopping:
+		fmt.Fprintln(w, "stopping")
+	case st.Reloading:
+		fmt.Fprintf(w, "reloading to epoch %d\n", st.NextEpoch)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "EPOCH\tPID\tSTATE\tSTARTED\tREADY\tEXIT")
 	for _, g := range st.Generations {

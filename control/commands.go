@@ -62,7 +62,11 @@ var commands = []command{
 				return err
 			}
 			if !out.OK {
-				return fmt.Errorf("epoch %d failed: %s; the previous generation keeps serving", out.Epoch, out.Reason)
+				serving := out.Serving
+				if serving == "" { // a restarter that does not say
+					serving = "the previous generation keeps serving"
+				}
+				return fmt.Errorf("epoch %d failed: %s; %s", out.Epoch, out.Reason, serving)
 			}
 			fmt.Fprintf(stdout, "reloaded: epoch %d is ready\n", out.Epoch)
 			return nil
@@ -83,6 +87,11 @@ var commands = []command{
 			}
 			if err := c.WaitGone(ctx); err != nil {
 				return err
+			}
+			// The restarter's own verdict: a stop during a failure (a
+			// generation that died, a hung one) ends with exit 1, not "stopped".
+			if rec, err := ReadExitRecord(ExitRecordPath(c.path)); err == nil && rec.PID == c.pid && rec.Code != 0 {
+				return fmt.Errorf("the restarter (pid %d) exited %d: %s", rec.PID, rec.Code, rec.Reason)
 			}
 			fmt.Fprintln(stdout, "stopped")
 			return nil

@@ -21,6 +21,7 @@ const (
 	StateStarting = "starting"
 	StateReady    = "ready"
 	StateDraining = "draining"
+	StateStopping = "stopping"
 	StateExited   = "exited"
 )
 
@@ -44,6 +45,11 @@ type Status struct {
 	Name        string         `json:"name"`    // instance name (--name or base-<id>)
 	PID         int            `json:"pid"`     // the restarter's own pid
 	BaseID      uint32         `json:"base_id"` // the base id passed to every generation
+	NextEpoch   uint32         `json:"next_epoch"`
+	Stopping    bool           `json:"stopping"`        // shutdown has begun
+	Reloading   bool           `json:"reloading"`       // a reload is validating or starting
+	Pending     bool           `json:"reload_pending"`  // another reload waits for it
+	Fatal       string         `json:"fatal,omitempty"` // why the restarter is exiting 1
 	Generations []Generation   `json:"generations"`
 	LastReload  *ReloadOutcome `json:"last_reload,omitempty"` // nil before the first reload
 }
@@ -56,6 +62,11 @@ type Generation struct {
 	Started    time.Time  `json:"started"`
 	Ready      *time.Time `json:"ready,omitempty"`       // nil until ready
 	ExitStatus *int       `json:"exit_status,omitempty"` // set once exited; 128+n for signal n
+	StartPID   int        `json:"start_pid,omitempty"`   // the started process, when PID is a process it forked
+	DrainUntil *time.Time `json:"drain_until,omitempty"` // end of a draining generation's drain time
+	TermAt     *time.Time `json:"term_at,omitempty"`     // backstop: SIGTERM then if still alive
+	KillAt     *time.Time `json:"kill_at,omitempty"`     // SIGKILL then if still alive
+	Health     string     `json:"health,omitempty"`      // the serving generation's liveness checks
 }
 
 // ReloadOutcome is how a reload ended.
@@ -64,6 +75,10 @@ type ReloadOutcome struct {
 	Epoch  uint32    `json:"epoch"`            // the epoch that was started (or failed)
 	Reason string    `json:"reason,omitempty"` // why it failed; empty when OK
 	At     time.Time `json:"at"`               // when the outcome was known
+	// Serving says, for a failed reload, what serves now ("epoch 3 keeps
+	// serving", "nothing serves: ..."); ServingEpoch is that epoch.
+	Serving      string  `json:"serving,omitempty"`
+	ServingEpoch *uint32 `json:"serving_epoch,omitempty"`
 }
 
 // request is one line from a client.

@@ -55,15 +55,16 @@ func (s *Supervisor) Command(ctx context.Context, argv, env []string) (CommandRe
 	if err != nil {
 		return CommandResult{}, fmt.Errorf("command pipe: %w", err)
 	}
-	pid, err := s.starter.Start(ProcSpec{Path: path, Args: argv, Env: env, Stdout: w, Stderr: w, Setpgid: true})
+	// Started with the reaper held: a status kept for an earlier process
+	// with the same pid is never taken for this one's.
+	exited := make(chan int, 1)
+	pid, err := s.reaper.StartWatched(func() (int, error) {
+		return s.starter.Start(ProcSpec{Path: path, Args: argv, Env: env, Stdout: w, Stderr: w, Setpgid: true})
+	}, func(st int) { exited <- st })
 	w.Close()
 	if err != nil {
 		r.Close()
 		return CommandResult{}, err
-	}
-	exited := make(chan int, 1)
-	if st, done := s.reaper.Watch(pid, func(st int) { exited <- st }); done {
-		exited <- st
 	}
 
 	var buf bytes.Buffer

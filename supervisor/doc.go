@@ -6,10 +6,25 @@
 // terminated, and the process is a child subreaper that reaps every orphan.
 //
 // One goroutine owns the generation state machine (starting, ready, draining,
-// exited). Other goroutines talk to it through Reload, RequestReload, Signal,
-// Stop, Ping (a liveness round trip for a watchdog) and Status; state
-// changes are reported to Config.OnEvent, which is where systemd
-// notifications (READY=1, RELOADING=1, STOPPING=1, STATUS=) belong.
+// stopping, exited). Other goroutines talk to it through Reload,
+// RequestReload, Signal, Stop, Ping (a liveness round trip for a watchdog)
+// and Status, which send it typed requests (api.go); state changes are
+// reported to Config.OnEvent, which is where systemd notifications
+// (READY=1, RELOADING=1, STOPPING=1, STATUS=) belong.
+//
+// Files by role: supervisor.go (the loop), api.go (requests), start.go
+// (reloads and starts), generation.go (ready, not ready, exits), rollback.go
+// (the end of a reload: what serves after a failed one), liveness.go
+// (checks of the serving generation), signal_linux.go (signals, stop,
+// deadlines), record_linux.go (the generation record), status.go (snapshots
+// and events), evidence_linux.go and sockets_linux.go (/proc evidence).
+//
+// Failure handling: a rollback never kills the generation rolled back to
+// because a probe says so, only on evidence from its own process tree (it
+// stopped listening); a generation that is not ready gets SIGKILL with its
+// process group, never SIGTERM (Envoy's SIGTERM terminates its hot-restart
+// parent); generations are tracked by pidfd; the serving generation is
+// checked every LiveInterval and a hung one ends the supervisor with exit 1.
 //
 // Reaping: the supervisor calls PR_SET_CHILD_SUBREAPER and one goroutine reaps
 // every child of the process with wait4(-1, WNOHANG) on SIGCHLD, routing the

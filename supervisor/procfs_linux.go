@@ -29,26 +29,50 @@ func orphanChildren() []int {
 	return out
 }
 
-// readStat returns ppid and state from /proc/<pid>/stat. The command name may
-// contain spaces and parentheses, so parse after the last ')'.
-func readStat(pid int) (ppid int, state byte, ok bool) {
+// procStat is what the supervisor reads from /proc/<pid>/stat.
+type procStat struct {
+	ppid  int
+	state byte   // R, S, D, T (stopped), t (traced), Z ...
+	pgrp  int    // process group
+	start uint64 // start time in clock ticks since boot: with the pid, it names one process
+}
+
+// readProcStat parses /proc/<pid>/stat. The command name may contain spaces
+// and parentheses, so parse after the last ')'.
+func readProcStat(pid int) (procStat, bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, 0, false
+		return procStat{}, false
 	}
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, 0, false
+		return procStat{}, false
 	}
+	// state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+	// cmajflt utime stime cutime cstime priority nice num_threads
+	// itrealvalue starttime ...
 	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 || len(f[0]) != 1 {
-		return 0, 0, false
+	if len(f) < 20 || len(f[0]) != 1 {
+		return procStat{}, false
 	}
-	ppid, err = strconv.Atoi(f[1])
-	if err != nil {
-		return 0, 0, false
+	var st procStat
+	st.state = f[0][0]
+	if st.ppid, err = strconv.Atoi(f[1]); err != nil {
+		return procStat{}, false
 	}
-	return ppid, f[0][0], true
+	if st.pgrp, err = strconv.Atoi(f[2]); err != nil {
+		return procStat{}, false
+	}
+	if st.start, err = strconv.ParseUint(f[19], 10, 64); err != nil {
+		return procStat{}, false
+	}
+	return st, true
+}
+
+// readStat returns ppid and state from /proc/<pid>/stat.
+func readStat(pid int) (ppid int, state byte, ok bool) {
+	st, ok := readProcStat(pid)
+	return st.ppid, st.state, ok
 }
 
 // environHas reports whether pid's environment contains kv. An environment

@@ -51,6 +51,38 @@ func (r *reaper) Watch(pid int, fn func(status int)) (int, bool) {
 	return 0, false
 }
 
+// StartWatched runs start with the reaper held, so that the process it
+// starts cannot be reaped before fn is registered for it. A status kept for
+// an earlier process that had the same pid (an orphan reaped before the
+// kernel reused its pid) is dropped: it is never applied to the new one.
+func (r *reaper) StartWatched(start func() (int, error), fn func(status int)) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pid, err := start()
+	if err != nil {
+		return pid, err
+	}
+	delete(r.unclaimed, pid)
+	r.watch[pid] = fn
+	return pid, nil
+}
+
+// WatchSeen is Watch for a process that is not our own start but was seen
+// alive at seen (an orphan re-parented to us): a status kept from before
+// seen belongs to an earlier process with the same pid and is dropped.
+func (r *reaper) WatchSeen(pid int, seen time.Time, fn func(status int)) (int, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if u, ok := r.unclaimed[pid]; ok {
+		delete(r.unclaimed, pid)
+		if u.at.After(seen) {
+			return u.status, true
+		}
+	}
+	r.watch[pid] = fn
+	return 0, false
+}
+
 // Watched reports whether pid is a known, live child.
 func (r *reaper) Watched(pid int) bool {
 	r.mu.Lock()
@@ -104,7 +136,7 @@ func (r *reaper) reapAll() {
 			out = append(out, delivery{fn, st})
 			continue
 		}
-		r.unclaimed[pid] = reaped{st, now}
+		r.unclaimed[pid] = reaped{st, time.Now()} // after the wait: see WatchSeen
 		orphans = append(orphans, [2]int{pid, st})
 	}
 	for pid, u := range r.unclaimed {

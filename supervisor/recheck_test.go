@@ -43,39 +43,78 @@ func reloadFails(t *testing.T, h *harness, epoch uint32) {
 	}
 }
 
-func TestRollbackRechecksTheServingGeneration(t *testing.T) {
+// helperArgv runs this test binary as a generation in the given mode (see helperMain).
+func helperArgv(t *testing.T, mode string) []string {
+	t.Helper()
+	t.Setenv("SUPERVISOR_HELPER", mode)
+	dir := t.TempDir()
+	t.Setenv("DRAIN_FILE", filepath.Join(dir, "drain"))
+	t.Setenv("MARK", filepath.Join(dir, "mark"))
+	return []string{os.Args[0]}
+}
+
+// A new generation that dies after taking the admin address leaves the old
+// one unreachable by its probe, yet still serving: it keeps its listening
+// sockets. The probe's failure must not make the restarter replace or kill
+// it (issue 8 item 1).
+func TestRollbackKeepsTheListeningGenerationWhenItsProbeFails(t *testing.T) {
+	argv := helperArgv(t, "listen")
 	t.Setenv("FAIL_EPOCH", "1")
-	t.Setenv("MARK", filepath.Join(t.TempDir(), "mark"))
 	probe := &recheckProbe{After: After{D: 100 * time.Millisecond}}
-	h := start(t, Config{Readiness: probe})
-	h.waitState(0, StateReady)
-	reloadFails(t, h, 1)
-	testutil.WaitFor(t, 10*time.Second, func() error {
-		if probe.asked.Load() == 0 {
-			return errors.New("serving generation not rechecked after the rollback")
-		}
-		return nil
-	})
-	if got := probe.onEpoch.Load(); got != 0 {
-		t.Fatalf("rechecked epoch %d, want the serving epoch 0", got)
+	probe.fail.Store(true)
+	failing := []string{"/bin/sh", "-c", `[ "$RESTART_EPOCH" = 1 ] && exit 4; exec "$0"`, argv[0]}
+	h := start(t, Config{Argv: failing, Readiness: probe})
+	g0 := h.waitState(0, StateReady)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	res, err := h.s.Reload(ctx)
+	if err != nil || res.OK || res.ServingEpoch == nil || *res.ServingEpoch != 0 || res.Serving != "epoch 0 keeps serving" {
+		t.Fatalf("Reload = %+v, %v; want a failure saying epoch 0 keeps serving", res, err)
 	}
-	// It still serves: nothing else starts.
-	time.Sleep(300 * time.Millisecond)
+	testutil.WaitFor(t, 10*time.Second, func() error {
+		for _, g := range h.s.Status().Generations {
+			if g.Epoch == 0 && strings.HasPrefix(g.Health, "unprobed") {
+				return nil
+			}
+		}
+		return fmt.Errorf("epoch 0 not marked unprobed after its probe failed: %+v", h.s.Status().Generations)
+	})
 	st := h.s.Status()
-	if len(st.Generations) != 1 || st.Generations[0].Epoch != 0 || st.Generations[0].State != StateReady || st.NextEpoch != 1 {
-		t.Fatalf("after a good recheck got %+v, want epoch 0 alone, ready, next epoch 1", st)
+	if len(st.Generations) != 1 || st.Generations[0].PID != g0.PID || st.Generations[0].State != StateReady || st.NextEpoch != 1 {
+		t.Fatalf("got %+v, want epoch 0 (pid %d) alone, ready, next epoch 1", st, g0.PID)
+	}
+	if yes, _ := listening(g0.PID, 0); !yes {
+		t.Fatalf("epoch 0 (pid %d) no longer listens", g0.PID)
 	}
 }
 
-func TestRollbackRecoversWhenTheOldGenerationNoLongerServes(t *testing.T) {
-	t.Setenv("FAIL_EPOCH", "1")
-	t.Setenv("MARK", filepath.Join(t.TempDir(), "mark"))
-	probe := &recheckProbe{After: After{D: 100 * time.Millisecond}}
-	probe.fail.Store(true)
-	h := start(t, Config{Readiness: probe})
+// listensReady is ready once the generation listens: the helper processes
+// start slowly under -race, so a survival time would race with their exit.
+type listensReady struct{}
+
+func (listensReady) Ready(ctx context.Context, p Probe) error {
+	return poll(ctx, p, 10*time.Millisecond, func() error {
+		if yes, _ := listening(p.PID, p.Epoch); !yes {
+			return errors.New("not listening yet")
+		}
+		return nil
+	})
+}
+
+// A new generation that told the old one to drain (it stopped listening)
+// and then died leaves nothing serving: the same epoch is started again at
+// once, and the reload's answer says nothing serves.
+func TestRollbackRecoversWhenTheOldGenerationStoppedListening(t *testing.T) {
+	argv := helperArgv(t, "drain-and-fail")
+	h := start(t, Config{Argv: argv, Readiness: listensReady{}})
 	h.waitState(0, StateReady)
-	reloadFails(t, h, 1)
-	// With no further request, epoch 1 is started again and takes over.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	// The answer may still say epoch 0 serves: it may not have closed its
+	// listener yet when epoch 1 died. The restarter notices either way.
+	if res, err := h.s.Reload(ctx); err != nil || res.OK {
+		t.Fatalf("Reload = %+v, %v; want a failure", res, err)
+	}
 	h.waitState(1, StateReady)
 	h.waitState(0, StateDraining)
 	st := h.s.Status()
@@ -85,10 +124,9 @@ func TestRollbackRecoversWhenTheOldGenerationNoLongerServes(t *testing.T) {
 }
 
 func TestFailedRecoveryExits1(t *testing.T) {
-	probe := &recheckProbe{After: After{D: 100 * time.Millisecond}}
-	probe.fail.Store(true)
-	// Epoch 1 always fails: the reload and the recovery both die.
-	h := start(t, Config{Argv: []string{"/bin/sh", "-c", `[ "$RESTART_EPOCH" = 1 ] && exit 4; exec sleep 1000`}, Readiness: probe})
+	argv := helperArgv(t, "drain-and-fail")
+	t.Setenv("ALWAYS", "1") // epoch 1 always drains its parent and dies
+	h := start(t, Config{Argv: argv, Readiness: listensReady{}})
 	h.waitState(0, StateReady)
 	reloadFails(t, h, 1)
 	select {

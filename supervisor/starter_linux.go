@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // ProcSpec is what to start. Stdin/Stdout/Stderr nil means inherit the
@@ -20,6 +22,21 @@ type ProcSpec struct {
 	// Setpgid starts the process in a process group of its own (its pid),
 	// so that the process and whatever it forks can be ended together.
 	Setpgid bool
+}
+
+// Proc is a started process: its pid, and a pidfd (pidfd_open(2)) that
+// names this very process even after its pid is reused, or -1 when the
+// kernel has none (Linux < 5.3).
+type Proc struct {
+	PID   int
+	PidFD int
+}
+
+// PidfdStarter is a Starter that also returns the started process's pidfd,
+// obtained atomically by clone (CLONE_PIDFD). The supervisor uses it when
+// its Starter has it, and pidfd_open right after Start otherwise.
+type PidfdStarter interface {
+	StartProc(ProcSpec) (Proc, error)
 }
 
 // Starter starts a process that is a child of this process and returns its
@@ -46,7 +63,7 @@ type startReq struct {
 }
 
 type startReply struct {
-	pid int
+	p   Proc
 	err error
 }
 
@@ -66,13 +83,13 @@ func (t *ThreadStarter) loop() {
 		case <-t.done:
 			return
 		case r := <-t.reqs:
-			pid, err := forkExec(r.spec)
-			r.reply <- startReply{pid, err}
+			p, err := forkExec(r.spec)
+			r.reply <- startReply{p, err}
 		}
 	}
 }
 
-func forkExec(s ProcSpec) (int, error) {
+func forkExec(s ProcSpec) (Proc, error) {
 	files := []uintptr{0, 1, 2}
 	if s.Stdout != nil {
 		files[1] = s.Stdout.Fd()
@@ -80,30 +97,57 @@ func forkExec(s ProcSpec) (int, error) {
 	if s.Stderr != nil {
 		files[2] = s.Stderr.Fd()
 	}
-	pid, err := syscall.ForkExec(s.Path, s.Args, &syscall.ProcAttr{
+	pidfd := -1
+	attr := &syscall.ProcAttr{
 		Dir:   s.Dir,
 		Env:   s.Env,
 		Files: files,
 		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: s.Setpgid},
-	})
+	}
+	if havePidfd() {
+		attr.Sys.PidFD = &pidfd
+	}
+	pid, err := syscall.ForkExec(s.Path, s.Args, attr)
 	runtime.KeepAlive(s.Stdout)
 	runtime.KeepAlive(s.Stderr)
 	if err != nil {
-		return 0, fmt.Errorf("start %s: %w", s.Path, err)
+		return Proc{PidFD: -1}, fmt.Errorf("start %s: %w", s.Path, err)
 	}
-	return pid, nil
+	return Proc{PID: pid, PidFD: pidfd}, nil
 }
+
+// havePidfd reports whether the kernel has pidfds (Linux 5.3+): without
+// them the supervisor falls back to plain pids, which is safe as long as it
+// signals a pid only before its own reaper has reaped it (see kill).
+var havePidfd = sync.OnceValue(func() bool {
+	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+})
 
 // Start forks and execs spec on the starter thread.
 func (t *ThreadStarter) Start(spec ProcSpec) (int, error) {
+	p, err := t.StartProc(spec)
+	if p.PidFD >= 0 {
+		unix.Close(p.PidFD)
+	}
+	return p.PID, err
+}
+
+// StartProc is Start that also returns the process's pidfd (PidfdStarter).
+// The caller owns the pidfd and closes it.
+func (t *ThreadStarter) StartProc(spec ProcSpec) (Proc, error) {
 	r := startReq{spec: spec, reply: make(chan startReply, 1)}
 	select {
 	case t.reqs <- r:
 	case <-t.done:
-		return 0, ErrStopped
+		return Proc{PidFD: -1}, ErrStopped
 	}
 	rep := <-r.reply
-	return rep.pid, rep.err
+	return rep.p, rep.err
 }
 
 // Close ends the starter thread. Children it started then receive SIGTERM

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -29,6 +27,16 @@ type Config struct {
 	ShutdownGrace      time.Duration // backstop = parent shutdown + grace (zero is zero; the CLI's default is 10s)
 	TermWait           time.Duration // default 30s; SIGTERM to SIGKILL
 	ReadyTimeout       time.Duration // default 5m; not ready by then = failed start
+	// LiveInterval is how often the serving generation is checked after it
+	// became ready (default 5s); LiveFailures checks in a row that fail
+	// make it hung (default 3): see checkLive.
+	LiveInterval time.Duration
+	LiveFailures int
+	// RecordPath, when set, is a file where the supervisor keeps the process
+	// groups of its live generations, so that the next supervisor of the
+	// same instance can end what a SIGKILLed one left behind (see
+	// endLeftovers). "" keeps no record.
+	RecordPath string
 
 	// Readiness decides when a generation is ready (default After{5s}).
 	Readiness Readiness
@@ -59,6 +67,10 @@ func (c *Config) defaults() {
 	}
 	def(&c.TermWait, 30*time.Second)
 	def(&c.ReadyTimeout, 5*time.Minute)
+	def(&c.LiveInterval, 5*time.Second)
+	if c.LiveFailures <= 0 {
+		c.LiveFailures = 3
+	}
 	if c.Readiness == nil {
 		c.Readiness = After{D: 5 * time.Second}
 	}
@@ -80,6 +92,7 @@ type Supervisor struct {
 	readyc   chan readyMsg
 	recheckc chan readyMsg
 	validc   chan validMsg
+	livec    chan liveMsg
 	running  chan struct{} // closed when Run starts
 	loopDone chan struct{} // closed when the state machine has stopped
 	runOnce  sync.Once
@@ -98,6 +111,8 @@ type Supervisor struct {
 	stopAt    time.Time // SIGKILL what is left at this time
 	unclean   bool
 	fatal     string
+	liveAt    time.Time // next liveness check of the serving generation
+	liveBusy  bool      // a liveness check is running
 	wg        sync.WaitGroup
 	cancelAll context.CancelFunc
 	baseCtx   context.Context
@@ -106,7 +121,16 @@ type Supervisor struct {
 type gen struct {
 	epoch     uint32
 	pid       int
+	pidfd     int // names pid even after reuse; -1: none (see kill)
 	startPID  int
+	pgid      int    // its process group (startPID), 0 if it has none of its own
+	pgStart   uint64 // start time of the group leader (/proc/<pid>/stat)
+	listened  bool   // was seen holding a listening socket while serving
+	probeLost bool   // its readiness probe no longer reaches it (a failed successor took the address)
+	liveFails int
+	stopFails int // liveness checks in a row that found it stopped while starting
+	health    string
+	drainAt   time.Time // drain time ends
 	state     State
 	started   time.Time
 	ready     time.Time
@@ -125,22 +149,8 @@ type reloadOp struct {
 	validating bool
 	waiters    []chan ReloadResult
 	g          *gen
-}
-
-type reqKind int
-
-const (
-	reqReload reqKind = iota
-	reqSignal
-	reqStop
-	reqPing
-)
-
-type request struct {
-	kind  reqKind
-	sig   syscall.Signal
-	reply chan ReloadResult // reload: nil for fire-and-forget
-	done  chan error        // signal/stop
+	res        ReloadResult // a failed outcome waiting for confirmRollback
+	confirmAt  time.Time    // when to confirm it (zero: not waiting)
 }
 
 type exitMsg struct{ pid, status int }
@@ -151,6 +161,16 @@ type readyMsg struct {
 type validMsg struct {
 	op  *reloadOp
 	err error
+}
+type liveMsg struct {
+	g         *gen
+	starting  *gen // the generation being started, if any
+	startStop bool // it is stopped
+	stopped   bool
+	listening bool
+	known     bool // listening could be read
+	probed    bool
+	err       error
 }
 
 // New checks cfg and returns a Supervisor ready to Run.
@@ -170,6 +190,7 @@ func New(cfg Config) (*Supervisor, error) {
 		readyc:   make(chan readyMsg),
 		recheckc: make(chan readyMsg),
 		validc:   make(chan validMsg),
+		livec:    make(chan liveMsg),
 		running:  make(chan struct{}),
 		loopDone: make(chan struct{}),
 	}
@@ -206,6 +227,7 @@ func (s *Supervisor) Run(ctx context.Context) (err error) {
 
 	err = s.loop(ctx)
 
+	s.removeRecord()
 	close(s.loopDone)
 	s.cancelAll()
 	s.wg.Wait()
@@ -218,6 +240,7 @@ func (s *Supervisor) Run(ctx context.Context) (err error) {
 }
 
 func (s *Supervisor) loop(ctx context.Context) error {
+	s.endLeftovers()
 	s.startReload(&reloadOp{initial: true})
 	ctxDone := ctx.Done()
 	timer := time.NewTimer(time.Hour)
@@ -245,7 +268,7 @@ func (s *Supervisor) loop(ctx context.Context) error {
 			ctxDone = nil
 			s.beginStop("context cancelled")
 		case r := <-s.reqc:
-			s.handleRequest(r)
+			r.apply(s)
 		case e := <-s.exitc:
 			s.handleExit(e)
 		case r := <-s.readyc:
@@ -254,6 +277,8 @@ func (s *Supervisor) loop(ctx context.Context) error {
 			s.handleRecheck(r)
 		case v := <-s.validc:
 			s.handleValidated(v)
+		case l := <-s.livec:
+			s.handleLive(l)
 		case <-timerC:
 			s.handleDeadlines()
 		}
@@ -266,7 +291,7 @@ func (s *Supervisor) result() error {
 	case s.fatal != "":
 		return &ExitError{Code: 1, Reason: s.fatal}
 	case s.unclean:
-		return &ExitError{Code: 1, Reason: fmt.Sprintf("generations had to be killed: still alive %s after SIGTERM", s.cfg.TermWait)}
+		return &ExitError{Code: 1, Reason: "generations had to be killed after --term-wait"}
 	}
 	return nil
 }
@@ -280,6 +305,13 @@ func (s *Supervisor) nextDeadline() (time.Time, bool) {
 	}
 	if s.stopping {
 		set(s.stopAt)
+	} else {
+		if !s.liveBusy && s.serving() != nil {
+			set(s.liveAt)
+		}
+		if s.inflight != nil {
+			set(s.inflight.confirmAt)
+		}
 	}
 	for _, g := range s.gens {
 		if !g.termed {
@@ -298,242 +330,6 @@ func send[T any](s *Supervisor, c chan T, v T) {
 	}
 }
 
-func (s *Supervisor) request(r request) error {
-	select {
-	case <-s.running:
-	default:
-		return errors.New("supervisor: not running")
-	}
-	select {
-	case s.reqc <- r:
-		return nil
-	case <-s.loopDone:
-		return ErrStopped
-	}
-}
-
-// Reload asks for a reload and waits for its outcome: OK once the new
-// generation is ready, or failed with the reason (validation failed, the new
-// generation died or was not ready in time, shutdown). Requests made while a
-// reload is in progress coalesce into one pending reload that runs after it;
-// they all get that pending reload's result.
-func (s *Supervisor) Reload(ctx context.Context) (ReloadResult, error) {
-	reply := make(chan ReloadResult, 1)
-	if err := s.request(request{kind: reqReload, reply: reply}); err != nil {
-		return ReloadResult{}, err
-	}
-	select {
-	case r := <-reply:
-		return r, nil
-	case <-ctx.Done():
-		return ReloadResult{}, ctx.Err()
-	case <-s.loopDone:
-		select {
-		case r := <-reply:
-			return r, nil
-		default:
-		}
-		return ReloadResult{}, ErrStopped
-	}
-}
-
-// RequestReload asks for a reload without waiting (what SIGHUP does).
-func (s *Supervisor) RequestReload() error {
-	return s.request(request{kind: reqReload})
-}
-
-// Signal sends sig to every live generation (SIGUSR1: reopen logs).
-func (s *Supervisor) Signal(sig syscall.Signal) error {
-	done := make(chan error, 1)
-	if err := s.request(request{kind: reqSignal, sig: sig, done: done}); err != nil {
-		return err
-	}
-	return <-done
-}
-
-// Stop begins shutdown: SIGTERM to every generation, SIGKILL after
-// TermWait. It does not wait; Run returns when the last one is gone. It is
-// idempotent.
-func (s *Supervisor) Stop() {
-	_ = s.request(request{kind: reqStop})
-}
-
-// Ping round-trips through the state-machine goroutine: nil means it is
-// alive and answering (a systemd watchdog's health check). It returns ctx's
-// error when the loop does not answer in time (or Run has not started by
-// then), and ErrStopped once it has stopped.
-func (s *Supervisor) Ping(ctx context.Context) error {
-	select {
-	case <-s.running:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	done := make(chan error, 1)
-	select {
-	case s.reqc <- request{kind: reqPing, done: done}:
-	case <-s.loopDone:
-		return ErrStopped
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// Done is closed once the state machine has stopped.
-func (s *Supervisor) Done() <-chan struct{} { return s.loopDone }
-
-// Status returns a snapshot. It is safe to call from any goroutine,
-// including from OnEvent.
-func (s *Supervisor) Status() Status {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	st := s.snap
-	st.Generations = append([]Generation(nil), s.snap.Generations...)
-	if s.snap.LastReload != nil {
-		lr := *s.snap.LastReload
-		st.LastReload = &lr
-	}
-	return st
-}
-
-func (s *Supervisor) handleRequest(r request) {
-	switch r.kind {
-	case reqReload:
-		if s.stopping {
-			if r.reply != nil {
-				r.reply <- ReloadResult{Epoch: s.nextEpoch, Reason: "restarter is stopping", At: time.Now()}
-			}
-			return
-		}
-		if s.inflight != nil {
-			if s.pending == nil {
-				s.pending = &reloadOp{}
-				s.log.Info("reload held until the current generation is ready or has failed",
-					zap.Uint32("epoch", s.nextEpoch))
-			}
-			if r.reply != nil {
-				s.pending.waiters = append(s.pending.waiters, r.reply)
-			}
-			s.publish()
-			return
-		}
-		op := &reloadOp{}
-		if r.reply != nil {
-			op.waiters = append(op.waiters, r.reply)
-		}
-		s.startReload(op)
-	case reqSignal:
-		var errs []error
-		for _, g := range s.gens {
-			if err := syscall.Kill(g.pid, r.sig); err != nil && err != syscall.ESRCH {
-				errs = append(errs, fmt.Errorf("kill %d: %w", g.pid, err))
-			}
-			s.log.Info("forwarded signal", zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid),
-				zap.String("state", string(g.state)), zap.String("signal", r.sig.String()))
-		}
-		r.done <- errors.Join(errs...)
-	case reqStop:
-		s.beginStop("stop requested")
-	case reqPing:
-		r.done <- nil
-	}
-}
-
-func (s *Supervisor) startReload(op *reloadOp) {
-	s.inflight = op
-	if !op.initial {
-		s.log.Info("reload", zap.Uint32("epoch", s.nextEpoch))
-		s.emit(Event{Kind: EventReloading})
-	}
-	if s.cfg.Validate != nil && !op.initial && !op.recovery {
-		op.validating = true
-		epoch := s.nextEpoch
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			err := s.cfg.Validate(s.baseCtx, s.probe(epoch, 0))
-			send(s, s.validc, validMsg{op, err})
-		}()
-		s.publish()
-		return
-	}
-	s.launch(op)
-}
-
-func (s *Supervisor) handleValidated(v validMsg) {
-	if v.op != s.inflight {
-		return
-	}
-	v.op.validating = false
-	if s.stopping {
-		s.finishReload(v.op, false, "restarter is stopping")
-		return
-	}
-	if v.err != nil {
-		s.log.Error("reload aborted: validation failed; the old generation keeps serving",
-			zap.Uint32("epoch", s.nextEpoch), zap.Error(v.err))
-		s.finishReload(v.op, false, "validation failed: "+v.err.Error())
-		return
-	}
-	s.launch(v.op)
-}
-
-func (s *Supervisor) vars(epoch uint32) Vars {
-	return Vars{Epoch: epoch, BaseID: s.cfg.BaseID, DrainTimeS: Seconds(s.cfg.DrainTime), ParentShutdownTimeS: Seconds(s.cfg.ParentShutdownTime)}
-}
-
-func (s *Supervisor) launch(op *reloadOp) {
-	epoch := s.nextEpoch
-	v := s.vars(epoch)
-	argv := Expand(s.cfg.Argv, v)
-	if s.cfg.Envoy {
-		argv = append(argv, EnvoyArgs(v)...)
-	}
-	var extra []string
-	if s.cfg.GenerationEnv != nil {
-		extra = s.cfg.GenerationEnv(epoch)
-	}
-	pid, err := s.starter.Start(ProcSpec{Path: argv[0], Args: argv, Env: Env(environ(), v, extra), Dir: s.cfg.Dir})
-	if err != nil {
-		s.log.Error("start failed", zap.Uint32("epoch", epoch), zap.Error(err))
-		if s.serving() == nil {
-			s.fatal = fmt.Sprintf("epoch %d: %v", epoch, err)
-			s.beginStop(s.fatal)
-		}
-		s.finishReload(op, false, err.Error())
-		return
-	}
-	g := &gen{epoch: epoch, pid: pid, startPID: pid, state: StateStarting, started: time.Now(), op: op}
-	op.g = g
-	s.gens = append(s.gens, g)
-	s.watch(pid)
-	rctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.ReadyTimeout)
-	g.cancel = cancel
-	probe := s.probe(epoch, pid)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		err := s.cfg.Readiness.Ready(rctx, probe)
-		send(s, s.readyc, readyMsg{g, err})
-	}()
-	s.stateEvent(g, false, "started", zap.Strings("argv", argv))
-}
-
-func (s *Supervisor) watch(pid int) {
-	deliver := func(st int) { send(s, s.exitc, exitMsg{pid, st}) }
-	if st, done := s.reaper.Watch(pid, deliver); done {
-		// Already reaped: deliver from another goroutine, since this one
-		// is the state machine that receives it.
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); deliver(st) }()
-	}
-}
-
 // serving is the newest ready generation.
 func (s *Supervisor) serving() *gen {
 	var best *gen
@@ -545,49 +341,6 @@ func (s *Supervisor) serving() *gen {
 	return best
 }
 
-func (s *Supervisor) handleReady(r readyMsg) {
-	g := r.g
-	if !s.live(g) || g.state != StateStarting || g.failed != "" {
-		return
-	}
-	if s.stopping {
-		return
-	}
-	if r.err != nil {
-		reason := fmt.Sprintf("epoch %d not ready within %s: %v", g.epoch, s.cfg.ReadyTimeout, r.err)
-		g.failed = reason
-		if s.serving() == nil {
-			s.fatal = reason
-			s.beginStop(reason)
-			return
-		}
-		s.log.Error("new generation not ready; killing it, the old generation keeps serving",
-			zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.String("state", string(g.state)), zap.Error(r.err))
-		s.kill(g, syscall.SIGTERM)
-		g.termed = true
-		g.killAt = time.Now().Add(s.cfg.TermWait)
-		return // the reload finishes when it is gone
-	}
-	now := time.Now()
-	g.state = StateReady
-	g.ready = now
-	g.cancel()
-	first := !s.everReady
-	s.everReady = true
-	s.nextEpoch = g.epoch + 1
-	for _, o := range s.gens {
-		if o != g && (o.state == StateReady || o.state == StateStarting && o.epoch < g.epoch) {
-			o.state = StateDraining
-			o.termAt = now.Add(s.cfg.ParentShutdownTime + s.cfg.ShutdownGrace)
-			s.stateEvent(o, false, "draining")
-		}
-	}
-	s.stateEvent(g, first, "ready")
-	if g.op != nil && g.op == s.inflight {
-		s.finishReload(g.op, true, "")
-	}
-}
-
 func (s *Supervisor) live(g *gen) bool {
 	for _, o := range s.gens {
 		if o == g {
@@ -597,183 +350,18 @@ func (s *Supervisor) live(g *gen) bool {
 	return false
 }
 
-func (s *Supervisor) handleExit(e exitMsg) {
-	var g *gen
-	for _, o := range s.gens {
-		if o.pid == e.pid {
-			g = o
-		}
-	}
-	if g == nil {
-		return
-	}
-	// A start script that forked the proxy and exited 0: track the proxy.
-	// Only while it starts or serves: a draining generation exiting 0 is
-	// the normal end of a hot restart, not a script handing over.
-	if e.status == 0 && g.pid == g.startPID && !s.stopping && g.failed == "" && g.state != StateDraining {
-		if child := s.findDescendant(g); child > 0 {
-			g.pid = child
-			g.adoptedAt = time.Now()
-			s.log.Info("start script exited; tracking the process it left behind",
-				zap.Uint32("epoch", g.epoch), zap.Int("pid", child), zap.Int("start_pid", g.startPID), zap.String("state", string(g.state)))
-			s.watch(child)
-			s.publish()
-			return
-		}
-	}
-	s.remove(g)
-	wasState := g.state
-	g.state = StateExited
-	now := time.Now()
-	fields := []zap.Field{zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.String("state", string(StateExited)),
-		zap.Int("exit_status", e.status), zap.String("was", string(wasState))}
-	s.emitGen(g, false, now, &e.status)
-	switch {
-	case s.stopping:
-		s.log.Info("generation exited", fields...)
-	case g.failed != "":
-		s.log.Warn("failed generation is gone", fields...)
-		s.finishReload(g.op, false, g.failed)
-	case wasState == StateStarting:
-		reason := fmt.Sprintf("epoch %d exited with status %d before it was ready", g.epoch, e.status)
-		if s.serving() != nil {
-			s.log.Error("new generation died before it was ready; the old generation keeps serving (rollback)", fields...)
-		} else if e.status != 0 {
-			s.log.Error("generation died before it was ready and nothing else serves; stopping", fields...)
-			s.fatal = reason
-			s.beginKill(reason)
-		} else {
-			s.log.Info("generation exited 0 before it was ready", fields...)
-		}
-		if g.op != nil && g.op == s.inflight {
-			s.finishReload(g.op, false, reason)
-		}
-	case wasState == StateReady && e.status != 0:
-		reason := fmt.Sprintf("serving epoch %d exited with status %d", g.epoch, e.status)
-		s.log.Error("serving generation died; killing all and exiting 1", fields...)
-		s.fatal = reason
-		s.beginKill(reason)
-	case e.status != 0:
-		s.log.Warn("draining generation exited abnormally", fields...)
-	default:
-		s.log.Info("generation exited", fields...)
-	}
-}
-
-func (s *Supervisor) findDescendant(g *gen) int {
-	want := "RESTART_EPOCH=" + strconv.FormatUint(uint64(g.epoch), 10)
-	for _, pid := range orphanChildren() {
-		if pid == g.startPID || s.reaper.Watched(pid) {
-			continue
-		}
-		if environHas(pid, want) {
-			return pid
-		}
-	}
-	return 0
-}
-
 func (s *Supervisor) remove(g *gen) {
 	if g.cancel != nil {
 		g.cancel()
 	}
+	s.closePidfd(g)
 	for i, o := range s.gens {
 		if o == g {
 			s.gens = append(s.gens[:i], s.gens[i+1:]...)
-			return
+			break
 		}
 	}
-}
-
-func (s *Supervisor) finishReload(op *reloadOp, ok bool, reason string) {
-	if op == nil {
-		return
-	}
-	epoch := s.nextEpoch
-	if op.g != nil {
-		epoch = op.g.epoch
-	}
-	res := ReloadResult{Epoch: epoch, OK: ok, Reason: reason, At: time.Now()}
-	if s.inflight == op {
-		s.inflight = nil
-	}
-	if !op.initial {
-		s.last = &res
-		if ok {
-			s.log.Info("reload done", zap.Uint32("epoch", epoch))
-		} else {
-			s.log.Warn("reload failed", zap.Uint32("epoch", epoch), zap.String("reason", reason))
-		}
-		s.emit(Event{Kind: EventReloaded, Reload: &res})
-	}
-	// Answer after the snapshot is updated, so a caller's Status() agrees.
-	for _, w := range op.waiters {
-		w <- res
-	}
-	op.waiters = nil
-	if op.recovery && !ok && !s.stopping {
-		reason := fmt.Sprintf("the old generation stopped serving after a failed reload, and restarting epoch %d failed too: %s", epoch, reason)
-		s.log.Error("recovery failed; killing all and exiting 1", zap.Uint32("epoch", epoch), zap.String("reason", reason))
-		s.fatal = reason
-		s.beginKill(reason)
-		return
-	}
-	if s.pending != nil && s.inflight == nil && !s.stopping {
-		p := s.pending
-		s.pending = nil
-		s.startReload(p)
-		return
-	}
-	if !ok && op.g != nil && !op.recovery && !s.stopping {
-		s.recheckServing()
-	}
-}
-
-// recheckServing asks the readiness check again whether the generation the
-// restarter rolled back to still serves. A new generation can die after
-// Envoy's handoff passed the point of no return: it already took the admin
-// listener and told the old generation to drain (close its listeners), so
-// "the old one keeps serving" would be a lie. Only checks that can be asked
-// again (Rechecker) are; the answer arrives as handleRecheck.
-func (s *Supervisor) recheckServing() {
-	g := s.serving()
-	rc, ok := s.cfg.Readiness.(Rechecker)
-	if g == nil || !ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(s.baseCtx, min(s.cfg.ReadyTimeout, recheckTimeout))
-	probe := s.probe(g.epoch, g.pid)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer cancel()
-		err := rc.Recheck(ctx, probe)
-		send(s, s.recheckc, readyMsg{g, err})
-	}()
-}
-
-// recheckTimeout bounds how long a serving generation may take to answer
-// its readiness check again after a rollback.
-const recheckTimeout = time.Second
-
-// handleRecheck acts on recheckServing's answer: when the generation rolled
-// back to no longer serves, the same epoch is started again at once (it
-// takes over from the draining generation, binding fresh sockets where the
-// dead one took them); if that fails too, the restarter exits 1 (rule 5).
-func (s *Supervisor) handleRecheck(r readyMsg) {
-	g := r.g
-	if s.stopping || !s.live(g) || g != s.serving() {
-		return
-	}
-	if r.err == nil {
-		s.log.Info("rolled back: the old generation still serves", zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid))
-		return
-	}
-	s.log.Error("rolled back, but the old generation no longer serves (the failed one died after taking over); starting the next epoch again now",
-		zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.Uint32("next_epoch", s.nextEpoch), zap.Error(r.err))
-	if s.inflight == nil && s.pending == nil {
-		s.startReload(&reloadOp{recovery: true})
-	}
+	s.writeRecord()
 }
 
 func (s *Supervisor) failOps(reason string) {
@@ -787,114 +375,4 @@ func (s *Supervisor) failOps(reason string) {
 		op.waiters = nil
 	}
 	s.pending = nil
-}
-
-func (s *Supervisor) kill(g *gen, sig syscall.Signal) {
-	if err := syscall.Kill(g.pid, sig); err != nil && err != syscall.ESRCH {
-		s.log.Warn("kill", zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.String("signal", sig.String()), zap.Error(err))
-	}
-}
-
-// beginStop: SIGTERM everything, SIGKILL after TermWait.
-func (s *Supervisor) beginStop(reason string) {
-	if s.stopping {
-		return
-	}
-	s.stopping = true
-	s.stopAt = time.Now().Add(s.cfg.TermWait)
-	s.cancelAll()
-	s.failOps("restarter is stopping")
-	s.log.Info("stopping", zap.String("reason", reason), zap.Int("generations", len(s.gens)))
-	s.emit(Event{Kind: EventStopping})
-	for _, g := range s.gens {
-		s.kill(g, syscall.SIGTERM)
-	}
-}
-
-// beginKill: an unrecoverable failure; SIGKILL everything (the Python
-// restarter's behaviour, so the service manager restarts from epoch 0).
-func (s *Supervisor) beginKill(reason string) {
-	s.beginStop(reason)
-	for _, g := range s.gens {
-		s.kill(g, syscall.SIGKILL)
-	}
-}
-
-func (s *Supervisor) handleDeadlines() {
-	now := time.Now()
-	if s.stopping && !s.stopAt.IsZero() && !now.Before(s.stopAt) {
-		for _, g := range s.gens {
-			s.log.Warn("still alive after --term-wait; sending SIGKILL",
-				zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.String("state", string(g.state)))
-			s.kill(g, syscall.SIGKILL)
-			s.unclean = true
-		}
-		s.stopAt = time.Time{}
-	}
-	for _, g := range s.gens {
-		if !g.termed && !g.termAt.IsZero() && !now.Before(g.termAt) {
-			g.termed = true
-			g.killAt = now.Add(s.cfg.TermWait)
-			s.log.Warn("old generation outlived parent-shutdown time plus grace; sending SIGTERM",
-				zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.String("state", string(g.state)))
-			s.kill(g, syscall.SIGTERM)
-		}
-		if !g.killAt.IsZero() && !now.Before(g.killAt) {
-			g.killAt = time.Time{}
-			s.log.Warn("still alive after --term-wait; sending SIGKILL",
-				zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.String("state", string(g.state)))
-			s.kill(g, syscall.SIGKILL)
-		}
-	}
-}
-
-func (s *Supervisor) genSnap(g *gen, exitedAt time.Time, status *int) Generation {
-	out := Generation{Epoch: g.epoch, PID: g.pid, State: g.state, StartedAt: g.started}
-	if g.startPID != g.pid {
-		out.StartPID = g.startPID
-	}
-	if !g.ready.IsZero() {
-		t := g.ready
-		out.ReadyAt = &t
-	}
-	if status != nil {
-		t, st := exitedAt, *status
-		out.ExitedAt, out.ExitStatus = &t, &st
-	}
-	return out
-}
-
-func (s *Supervisor) publish() Status {
-	st := Status{PID: os.Getpid(), BaseID: s.cfg.BaseID, NextEpoch: s.nextEpoch, Stopping: s.stopping,
-		Reloading: s.inflight != nil && !s.inflight.initial, Pending: s.pending != nil, Generations: make([]Generation, 0, len(s.gens))}
-	for _, g := range s.gens {
-		st.Generations = append(st.Generations, s.genSnap(g, time.Time{}, nil))
-	}
-	if s.last != nil {
-		lr := *s.last
-		st.LastReload = &lr
-	}
-	s.mu.Lock()
-	s.snap = st
-	s.mu.Unlock()
-	return st
-}
-
-func (s *Supervisor) emit(ev Event) {
-	ev.Time = time.Now()
-	ev.Status = s.publish()
-	if s.cfg.OnEvent != nil {
-		s.cfg.OnEvent(ev)
-	}
-}
-
-func (s *Supervisor) emitGen(g *gen, first bool, exitedAt time.Time, status *int) {
-	gs := s.genSnap(g, exitedAt, status)
-	s.emit(Event{Kind: EventState, Generation: &gs, First: first})
-}
-
-func (s *Supervisor) stateEvent(g *gen, first bool, msg string, extra ...zap.Field) {
-	fields := append([]zap.Field{zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.String("state", string(g.state))}, extra...)
-	s.log.Info(msg, fields...)
-	s.emitGen(g, first, time.Time{}, nil)
 }

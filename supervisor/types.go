@@ -13,6 +13,7 @@ const (
 	StateStarting State = "starting" // started, not yet ready
 	StateReady    State = "ready"    // serving (the newest ready generation)
 	StateDraining State = "draining" // a newer generation is ready; waiting for this one to leave
+	StateStopping State = "stopping" // the restarter is stopping; waiting for this one to leave
 	StateExited   State = "exited"   // gone (only seen in events, never in Status)
 )
 
@@ -27,6 +28,17 @@ type Generation struct {
 	ExitedAt  *time.Time `json:"exited_at,omitempty"`
 	// ExitStatus is the exit code, or 128+signal for a signalled exit.
 	ExitStatus *int `json:"exit_status,omitempty"`
+	// DrainUntil is when a draining generation's drain time ends (Envoy's
+	// --drain-time-s after its successor became ready).
+	DrainUntil *time.Time `json:"drain_until,omitempty"`
+	// TermAt is the backstop: SIGTERM at this time if still alive
+	// (parent shutdown time plus grace after its successor became ready).
+	TermAt *time.Time `json:"term_at,omitempty"`
+	// KillAt is when SIGKILL follows a SIGTERM already sent.
+	KillAt *time.Time `json:"kill_at,omitempty"`
+	// Health is the serving generation's liveness: "ok", "failing n/m: why",
+	// or "unprobed: why" when only its process state can be watched.
+	Health string `json:"health,omitempty"`
 }
 
 // ReloadResult is the outcome of one reload (or of the first start).
@@ -35,16 +47,24 @@ type ReloadResult struct {
 	OK     bool      `json:"ok"`
 	Reason string    `json:"reason,omitempty"`
 	At     time.Time `json:"at"`
+	// Serving says, for a failed reload, what serves now, in words the
+	// CLI prints ("epoch 3 keeps serving", "nothing serves: ...").
+	Serving string `json:"serving,omitempty"`
+	// ServingEpoch is the epoch that serves after a failed reload; nil
+	// when nothing does.
+	ServingEpoch *uint32 `json:"serving_epoch,omitempty"`
 }
 
 // Status is a snapshot of the supervisor.
 type Status struct {
-	PID         int           `json:"pid"`
-	BaseID      uint32        `json:"base_id"`
-	NextEpoch   uint32        `json:"next_epoch"`
-	Stopping    bool          `json:"stopping"`
-	Reloading   bool          `json:"reloading"`
-	Pending     bool          `json:"reload_pending"`
+	PID       int    `json:"pid"`
+	BaseID    uint32 `json:"base_id"`
+	NextEpoch uint32 `json:"next_epoch"`
+	Stopping  bool   `json:"stopping"`
+	Reloading bool   `json:"reloading"`
+	Pending   bool   `json:"reload_pending"`
+	// Fatal is why the restarter is exiting 1, once it knows.
+	Fatal       string        `json:"fatal,omitempty"`
 	Generations []Generation  `json:"generations"`
 	LastReload  *ReloadResult `json:"last_reload,omitempty"`
 }

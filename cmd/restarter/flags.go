@@ -37,6 +37,8 @@ type Config struct {
 	ReadyTimeout    time.Duration
 	ReadyInterval   time.Duration
 	ReadyNotify     bool // --ready=notify
+	LiveInterval    time.Duration
+	LiveFailures    int
 
 	// Validator is the argv run before each reload (placeholders not yet
 	// expanded); nil: no validation.
@@ -181,6 +183,8 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.ReadyEnvoyAdmin, "ready-envoy-admin", "", "a generation is ready when Envoy's admin at `ADDR` reports LIVE at its epoch")
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", 5*time.Minute, "not ready by then counts as a failed start")
 	fs.DurationVar(&c.ReadyInterval, "ready-interval", 200*time.Millisecond, "how often readiness is polled")
+	fs.DurationVar(&c.LiveInterval, "live-interval", 5*time.Second, "how often the serving generation is checked (process state, readiness probe, still listening)")
+	fs.IntVar(&c.LiveFailures, "live-failures", 3, "this many failed checks in a row make the serving generation hung: everything is killed and the restarter exits 1")
 	readyMode := fs.String("ready", "", "the value `notify` makes a generation ready when its process tree sends READY=1 to the NOTIFY_SOCKET it gets")
 	validateCmd := fs.String("validate-cmd", "", "run sh -c `CMD` before each reload; non-zero aborts it (default in --envoy mode: COMMAND --mode validate; '' turns that off)")
 	noValidate := fs.Bool("no-validate", false, "do not validate before reloads (turns off the --envoy mode default)")
@@ -219,16 +223,20 @@ func parseFlags(args []string) (Config, error) {
 		d    time.Duration
 	}{{"drain-time", c.DrainTime}, {"parent-shutdown-time", c.ParentShutdownTime}, {"shutdown-grace", c.ShutdownGrace},
 		{"term-wait", c.TermWait}, {"ready-after", c.ReadyAfter}, {"ready-timeout", c.ReadyTimeout}, {"ready-interval", c.ReadyInterval},
-		{"validate-timeout", c.ValidateTimeout}, {"watch-debounce", c.WatchDebounce}, {"stop-drain-time", c.StopDrainTime}} {
+		{"validate-timeout", c.ValidateTimeout}, {"watch-debounce", c.WatchDebounce}, {"stop-drain-time", c.StopDrainTime},
+		{"live-interval", c.LiveInterval}} {
 		if p.d < 0 {
 			return c, usagef("--%s (%s) must not be negative", p.name, p.d)
 		}
+	}
+	if c.LiveFailures < 1 {
+		return c, usagef("--live-failures (%d) must be at least 1", c.LiveFailures)
 	}
 	for _, p := range []struct {
 		name string
 		d    time.Duration
 	}{{"term-wait", c.TermWait}, {"ready-timeout", c.ReadyTimeout}, {"ready-interval", c.ReadyInterval},
-		{"validate-timeout", c.ValidateTimeout}} {
+		{"validate-timeout", c.ValidateTimeout}, {"live-interval", c.LiveInterval}} {
 		if p.d == 0 {
 			return c, usagef("--%s must be longer than 0", p.name)
 		}

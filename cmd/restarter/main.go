@@ -102,6 +102,7 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 	n := sdnotify.NewNotifier(log)
 	hist := &history{}
 	sc := supervisorConfig(cfg, log)
+	sc.RecordPath = filepath.Join(cfg.RuntimeDir, instance+".generations")
 	if cfg.ReadyNotify {
 		nr := newNotifyReady(cfg.RuntimeDir, instance, log)
 		defer nr.Close()
@@ -154,8 +155,21 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 		defer reloadOnChange(w, sup, cfg.Watch, log)() // waits after w.Close (defers run last-in first-out)
 		defer w.Close()
 	}
+	exitRecord := control.ExitRecordPath(ctlPath)
+	os.Remove(exitRecord) // a previous instance's; we hold the base id lock
 	gs := newGracefulStop(cfg, log, func(s string) { _ = n.Stopping(s) })
-	return signalLoop(sup, gs, sigc, runErr, log)
+	err = signalLoop(sup, gs, sigc, runErr, log)
+	code := exitCode(err, log)
+	// Before the control socket closes (deferred above): `restarter stop`
+	// reads the record once the socket is gone.
+	rec := control.ExitRecord{PID: os.Getpid(), Code: code}
+	if err != nil {
+		rec.Reason = err.Error()
+	}
+	if werr := control.WriteExitRecord(exitRecord, rec); werr != nil {
+		log.Warn("exit record", zap.Error(werr))
+	}
+	return code
 }
 
 // checkSocketPaths refuses a runtime dir in which the control socket (and
@@ -206,12 +220,12 @@ func reloadOnChange(w *watch.Watcher, sup *supervisor.Supervisor, paths []string
 }
 
 // signalLoop turns signals into supervisor requests until Run returns, and
-// returns the exit code.
-func signalLoop(sup *supervisor.Supervisor, gs *gracefulStop, sigc <-chan os.Signal, runErr <-chan error, log *zap.Logger) int {
+// returns Run's error.
+func signalLoop(sup *supervisor.Supervisor, gs *gracefulStop, sigc <-chan os.Signal, runErr <-chan error, log *zap.Logger) error {
 	for {
 		select {
 		case err := <-runErr:
-			return exitCode(err, log)
+			return err
 		case sig := <-sigc:
 			switch sig {
 			case syscall.SIGHUP:
@@ -306,6 +320,8 @@ func supervisorConfig(cfg Config, log *zap.Logger) supervisor.Config {
 		ShutdownGrace:      cfg.ShutdownGrace,
 		TermWait:           cfg.TermWait,
 		ReadyTimeout:       cfg.ReadyTimeout,
+		LiveInterval:       cfg.LiveInterval,
+		LiveFailures:       cfg.LiveFailures,
 		Logger:             log,
 	}
 	switch {

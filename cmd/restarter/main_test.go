@@ -29,7 +29,8 @@ func TestMain(m *testing.M) {
 		os.Exit(run(os.Args[1:]))
 	}
 	code := m.Run()
-	build.Cleanup() // the benchmarks' restarter binary
+	build.Cleanup()   // the benchmarks' restarter binary
+	tpBuild.Cleanup() // failsafe_test.go's testproxy
 	os.Exit(reportUnused(code))
 }
 

@@ -38,15 +38,21 @@ func (h *history) controlStatus(name string, st supervisor.Status) control.Statu
 	gens := append(append([]supervisor.Generation(nil), h.exited...), st.Generations...)
 	h.mu.Unlock()
 	sort.SliceStable(gens, func(i, j int) bool { return gens[i].StartedAt.Before(gens[j].StartedAt) })
-	out := control.Status{Name: name, PID: st.PID, BaseID: st.BaseID, Generations: make([]control.Generation, 0, len(gens))}
+	out := control.Status{Name: name, PID: st.PID, BaseID: st.BaseID, NextEpoch: st.NextEpoch, Stopping: st.Stopping,
+		Reloading: st.Reloading, Pending: st.Pending, Fatal: st.Fatal, Generations: make([]control.Generation, 0, len(gens))}
 	for _, g := range gens {
 		out.Generations = append(out.Generations, control.Generation{Epoch: g.Epoch, PID: g.PID, State: string(g.State),
-			Started: g.StartedAt, Ready: g.ReadyAt, ExitStatus: g.ExitStatus})
+			Started: g.StartedAt, Ready: g.ReadyAt, ExitStatus: g.ExitStatus, StartPID: g.StartPID,
+			DrainUntil: g.DrainUntil, TermAt: g.TermAt, KillAt: g.KillAt, Health: g.Health})
 	}
 	if r := st.LastReload; r != nil {
-		out.LastReload = &control.ReloadOutcome{OK: r.OK, Epoch: r.Epoch, Reason: r.Reason, At: r.At}
+		out.LastReload = reloadOutcome(*r)
 	}
 	return out
+}
+
+func reloadOutcome(r supervisor.ReloadResult) *control.ReloadOutcome {
+	return &control.ReloadOutcome{OK: r.OK, Epoch: r.Epoch, Reason: r.Reason, At: r.At, Serving: r.Serving, ServingEpoch: r.ServingEpoch}
 }
 
 // controlHandler serves the control socket from the supervisor.
@@ -63,7 +69,7 @@ func controlHandler(sup *supervisor.Supervisor, name string, h *history) control
 			if err != nil {
 				return control.ReloadOutcome{}, err
 			}
-			return control.ReloadOutcome{OK: r.OK, Epoch: r.Epoch, Reason: r.Reason, At: r.At}, nil
+			return *reloadOutcome(r), nil
 		},
 		StopFunc: func(context.Context) error {
 			sup.Stop() // never ctl.Close here: Close waits for this call

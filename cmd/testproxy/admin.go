@@ -49,7 +49,11 @@ func (s *server) adminMux() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, r *http.Request) {
 		st := s.getState()
-		if st != stateLive {
+		// ?epoch=N (a test aid, not Envoy's): ready only as epoch N, so that
+		// a --ready-url on the admin address the generations pass along
+		// can tell them apart.
+		e := r.URL.Query().Get("epoch")
+		if st != stateLive || (e != "" && e != strconv.FormatUint(uint64(s.cfg.RestartEpoch), 10)) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 		fmt.Fprintln(w, st)

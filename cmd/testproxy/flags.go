@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,9 @@ type Config struct {
 	RetryDelay                time.Duration
 	FailStart                 bool
 	StartDelay                time.Duration
+	FaultAt                   string // a handoff point (faultPoints), "" for none
+	SdNotify                  bool   // send READY=1 to $NOTIFY_SOCKET once live
+	Fault                     string // kill or hang
 	TermImmediate             bool   // SIGTERM/SIGINT cut every connection at once, as Envoy does
 	LogFormat                 string // "console" or "json"
 	SharedMemory              bool   // model Envoy's shared-memory INITIALIZING guard
@@ -122,6 +126,9 @@ func (c *Config) flagSet(stderr io.Writer) (*pflag.FlagSet, rawFlags) {
 	fs.BoolVar(&c.TermImmediate, "term-immediate", envBool("TESTPROXY_TERM_IMMEDIATE"), "on SIGTERM/SIGINT close every connection at once, as Envoy does (default: let in-flight requests finish, up to 10s; env TESTPROXY_TERM_IMMEDIATE=1)")
 	fs.BoolVar(&c.SharedMemory, "shared-memory", envBool("TESTPROXY_SHARED_MEMORY"), "model Envoy's shared-memory guard: a start while another epoch initializes exits 1 (env TESTPROXY_SHARED_MEMORY=1)")
 	fs.StringVar(&c.ShmDir, "shm-dir", envOr("TESTPROXY_SHM_DIR", "/dev/shm"), "`DIR` of the --shared-memory file (env TESTPROXY_SHM_DIR)")
+	fs.StringVar(&c.FaultAt, "fault-at", "", "fault test, epoch > 0: at this handoff `POINT` (before-admin, after-admin, after-listen, after-stats, after-drain) die or hang (--fault)")
+	fs.BoolVar(&c.SdNotify, "sd-notify", false, "test aid: send READY=1 to $NOTIFY_SOCKET once live (Envoy does not; a wrapper would)")
+	fs.StringVar(&c.Fault, "fault", "kill", "fault test: kill (SIGKILL itself) or hang (SIGSTOP itself) at --fault-at")
 	fs.DurationVar(&c.StartDelay, "start-delay", envDuration("TESTPROXY_START_DELAY"), "fault test: stay INITIALIZING this long before going live (env TESTPROXY_START_DELAY)")
 	return fs, r
 }
@@ -167,6 +174,12 @@ func (c *Config) convert(fs *pflag.FlagSet, r rawFlags) error {
 
 // check checks the values that need no conversion.
 func (c *Config) check() error {
+	if c.FaultAt != "" && !slices.Contains(faultPoints, c.FaultAt) {
+		return fmt.Errorf("--fault-at %q: use one of %s", c.FaultAt, strings.Join(faultPoints, ", "))
+	}
+	if c.Fault != "kill" && c.Fault != "hang" {
+		return fmt.Errorf("--fault %q: use kill or hang", c.Fault)
+	}
 	if c.SocketPath == "" || c.SocketPath == "@" {
 		return fmt.Errorf("--socket-path %q: give a path or @name", c.SocketPath)
 	}

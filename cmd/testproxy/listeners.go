@@ -114,6 +114,10 @@ func (s *server) drainListeners() {
 		l.ln.Close()
 	}
 	s.lnMu.Unlock()
+	// The dups kept for a child go too: the child has them, and a drained
+	// parent holds no listening socket (the evidence a supervisor reads in
+	// /proc to tell that it was told to drain).
+	s.registry.Close()
 	s.log.Info("draining", zap.Duration("drain_time", s.cfg.DrainTime), zap.Stringer("strategy", s.cfg.DrainStrategy))
 	s.wg.Add(1)
 	go func() {

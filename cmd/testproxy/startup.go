@@ -106,6 +106,7 @@ func (s *server) writeBaseID() error {
 func (s *server) takeOver(c *uds.Child) error {
 	ctx, cancel := context.WithTimeout(s.ctx, startTimeout*time.Second)
 	defer cancel()
+	s.fault("before-admin")
 	rep, err := c.ShutdownParentAdmin(ctx)
 	if err != nil {
 		return fmt.Errorf("shutdown parent admin: %w", err)
@@ -117,6 +118,7 @@ func (s *server) takeOver(c *uds.Child) error {
 	}
 	s.log.Info("parent admin shut down", zap.Uint64("original_start_time", rep.OriginalStartTimeUnixSeconds),
 		zap.Bool("enable_reuse_port_default", rep.EnableReusePortDefault))
+	s.fault("after-admin")
 	for _, a := range s.cfg.Listen {
 		url := listenURL(a)
 		for _, w := range s.workers() {
@@ -140,6 +142,7 @@ func (s *server) takeOver(c *uds.Child) error {
 	if err := s.takeUDP(ctx, c); err != nil {
 		return err
 	}
+	s.fault("after-listen")
 	if !s.cfg.SkipHotRestartParentStats {
 		st, err := c.StatsInto(ctx, s.store)
 		if err != nil {
@@ -148,6 +151,7 @@ func (s *server) takeOver(c *uds.Child) error {
 		s.srvStats.fromParent(st)
 		s.log.Info("stats from parent", zap.Int("counters", st.Counters), zap.Int("gauges", st.Gauges))
 	}
+	s.fault("after-stats")
 	return nil
 }
 
@@ -240,6 +244,9 @@ func (s *server) goLive() {
 	}
 	s.lnMu.Unlock()
 	s.setState(stateLive)
+	if s.cfg.SdNotify {
+		s.notifyReady()
+	}
 	if s.child == nil {
 		s.startUDPReaders()
 	} else {
@@ -250,6 +257,7 @@ func (s *server) goLive() {
 		} else {
 			s.log.Info("parent told to drain")
 		}
+		s.fault("after-drain")
 	}
 	if s.cfg.SharedMemory {
 		if err := shmguard.ClearInitializing(shmguard.Path(s.cfg.ShmDir, s.cfg.BaseID)); err != nil {

@@ -1,0 +1,154 @@
+package supervisor
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// This file is the record of live generations (Config.RecordPath) that lets
+// the next supervisor of the same instance end what a SIGKILLed one left
+// behind.
+//
+// PDEATHSIG reaches only a generation's first process: a start script's
+// forked proxy (`envoy ... & wait`) outlives a SIGKILLed restarter, holding
+// the ports and the base id, and the next restarter's epoch 0 fails. Each
+// generation runs in a process group of its own, and the record lists the
+// groups with the start time of their leader. Before epoch 0 the next
+// supervisor ends, with SIGKILL, every process still in a recorded group
+// that carries our base id (BASE_ID=<id> in its environment, which every
+// generation gets) and started no earlier than the group's leader: a pid,
+// pgid or record left from a different boot or instance matches nothing.
+// A process that left its group (setsid) is out of reach.
+
+const recordHeader = "# restarter generations: pgid leader-start-ticks epoch\n"
+
+func (s *Supervisor) writeRecord() {
+	if s.cfg.RecordPath == "" {
+		return
+	}
+	var b strings.Builder
+	b.WriteString(recordHeader)
+	for _, g := range s.gens {
+		if g.pgid > 0 {
+			fmt.Fprintf(&b, "%d %d %d\n", g.pgid, g.pgStart, g.epoch)
+		}
+	}
+	if err := writeFileAtomic(s.cfg.RecordPath, b.String()); err != nil {
+		s.log.Warn("cannot record the generations; a restarter that is SIGKILLed may leave a forked proxy behind", zap.Error(err))
+	}
+}
+
+func (s *Supervisor) removeRecord() {
+	if s.cfg.RecordPath != "" && len(s.gens) == 0 {
+		os.Remove(s.cfg.RecordPath)
+	}
+}
+
+type recordedGroup struct {
+	pgid  int
+	start uint64
+	epoch uint32
+}
+
+func readRecord(path string) ([]recordedGroup, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []recordedGroup
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		var r recordedGroup
+		if _, err := fmt.Sscanf(line, "%d %d %d", &r.pgid, &r.start, &r.epoch); err != nil || r.pgid <= 1 {
+			return out, fmt.Errorf("%s: bad line %q", path, line)
+		}
+		out = append(out, r)
+	}
+	return out, sc.Err()
+}
+
+// leftoverWait bounds how long endLeftovers waits for what it killed.
+const leftoverWait = 5 * time.Second
+
+// endLeftovers ends the processes a previous supervisor of this instance
+// left in its generations' process groups (see the top of this file).
+func (s *Supervisor) endLeftovers() {
+	if s.cfg.RecordPath == "" {
+		return
+	}
+	groups, err := readRecord(s.cfg.RecordPath)
+	if os.IsNotExist(err) {
+		return
+	}
+	if err != nil {
+		s.log.Warn("generation record", zap.Error(err))
+	}
+	want := "BASE_ID=" + strconv.FormatUint(uint64(s.cfg.BaseID), 10)
+	var killed []int
+	for _, pid := range allPIDs() {
+		st, ok := readProcStat(pid)
+		if !ok || st.state == 'Z' || pid == os.Getpid() {
+			continue
+		}
+		for _, g := range groups {
+			if st.pgrp == g.pgid && st.start >= g.start && environHas(pid, want) {
+				s.log.Warn("ending a process a previous restarter of this instance left behind",
+					zap.Int("pid", pid), zap.Int("pgid", g.pgid), zap.Uint32("epoch", g.epoch))
+				if fd := pidfdOpen(pid); fd >= 0 {
+					_ = unix.PidfdSendSignal(fd, syscall.SIGKILL, nil, 0)
+					unix.Close(fd)
+				} else {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+				killed = append(killed, pid)
+				break
+			}
+		}
+	}
+	deadline := time.Now().Add(leftoverWait)
+	for _, pid := range killed {
+		for {
+			st, ok := readProcStat(pid)
+			if !ok || st.state == 'Z' || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	os.Remove(s.cfg.RecordPath)
+}
+
+// writeFileAtomic writes content to path through a temporary file and a
+// rename, so a reader never sees a partial record.
+func writeFileAtomic(path, content string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, err = f.WriteString(content)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
