@@ -33,8 +33,10 @@ func TestRecycledPIDIsNotGivenAnOrphansStatus(t *testing.T) {
 		os.Remove(pidFile)
 		// The inner sh is orphaned (its parent subshell exits at once), re-
 		// parented to this process (the subreaper), exits 7 and is reaped
-		// with nobody watching it.
-		script := `(sh -c 'echo $$ > "$1.tmp"; mv "$1.tmp" "$1"; exit 7' sh "$1" &)`
+		// with nobody watching it. It leaves the command's process group
+		// (setsid), which Command ends as a whole when the command exits,
+		// and the command waits until it has.
+		script := `(setsid sh -c 'echo $$ > "$1.tmp"; mv "$1.tmp" "$1"; exit 7' sh "$1" &); while [ ! -e "$1" ]; do sleep 0.01; done`
 		if _, err := h.s.Command(ctx, []string{"/bin/sh", "-c", script, "sh", pidFile}, os.Environ()); err != nil {
 			t.Fatal(err)
 		}
