@@ -240,7 +240,7 @@ func newFaultInstance(t *testing.T, c fmCell) *fmInstance {
 	wrapper := filepath.Join(dir, "proxy.sh")
 	mark := filepath.Join(dir, "faulted")
 	script := fmt.Sprintf(`#!/bin/sh
-case " $* " in *" --mode validate "*) exec %[1]q "$@";; esac
+case " $* " in *" --mode validate "*|*" --hot-restart-version "*) exec %[1]q "$@";; esac
 if [ "$RESTART_EPOCH" != 0 ] && [ ! -e %[2]q ]; then
 	: > %[2]q
 	exec %[1]q "$@" %[3]s --fault-at %[4]s --fault %[5]s

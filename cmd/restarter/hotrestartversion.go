@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,7 +47,7 @@ func withHotRestartVersionCheck(cfg Config, next func(context.Context, superviso
 	run := func(ctx context.Context, p supervisor.Probe, argv []string) (string, error) {
 		ctx, cancel := context.WithTimeout(ctx, hotRestartVersionTimeout)
 		defer cancel()
-		res, err := p.Run(ctx, argv, os.Environ())
+		res, err := p.Run(ctx, argv, p.Env()) // the next generation's values, as the validator gets them
 		out := strings.TrimSpace(string(res.Output))
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
