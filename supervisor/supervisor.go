@@ -29,6 +29,10 @@ type Config struct {
 	ShutdownGrace      time.Duration // backstop = parent shutdown + grace (zero is zero; the CLI's default is 10s)
 	TermWait           time.Duration // default 30s; SIGTERM to SIGKILL
 	ReadyTimeout       time.Duration // default 5m; not ready by then = failed start
+	// Pacing and MaxReloadDelay: see pacing.go (default protect-drain,
+	// bounded by parent shutdown time + shutdown grace).
+	Pacing         Pacing
+	MaxReloadDelay time.Duration
 
 	// Readiness decides when a generation is ready (default After{5s}).
 	Readiness Readiness
@@ -58,6 +62,7 @@ func (c *Config) defaults() {
 	}
 	def(&c.TermWait, 30*time.Second)
 	def(&c.ReadyTimeout, 5*time.Minute)
+	c.pacingDefaults()
 	if c.Readiness == nil {
 		c.Readiness = After{D: 5 * time.Second}
 	}
@@ -100,6 +105,7 @@ type Supervisor struct {
 	wg        sync.WaitGroup
 	cancelAll context.CancelFunc
 	baseCtx   context.Context
+	pace      pacer
 }
 
 type gen struct {
@@ -160,6 +166,9 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	if cfg.ParentShutdownTime <= cfg.DrainTime {
 		return nil, fmt.Errorf("parent shutdown time (%s) must be longer than drain time (%s)", cfg.ParentShutdownTime, cfg.DrainTime)
+	}
+	if err := cfg.checkPacing(); err != nil {
+		return nil, err
 	}
 	s := &Supervisor{
 		cfg:      cfg,
@@ -256,6 +265,7 @@ func (s *Supervisor) loop(ctx context.Context) error {
 		case <-timerC:
 			s.handleDeadlines()
 		}
+		s.releaseHeld()
 	}
 }
 
@@ -280,6 +290,7 @@ func (s *Supervisor) nextDeadline() (time.Time, bool) {
 	if s.stopping {
 		set(s.stopAt)
 	}
+	set(s.pacingDeadline())
 	for _, g := range s.gens {
 		if !g.termed {
 			set(g.termAt)
@@ -444,6 +455,9 @@ func (s *Supervisor) handleRequest(r request) {
 }
 
 func (s *Supervisor) startReload(op *reloadOp) {
+	if s.holdReload(op) {
+		return
+	}
 	s.inflight = op
 	if !op.initial {
 		s.log.Info("reload", zap.Uint32("epoch", s.nextEpoch))
@@ -873,6 +887,7 @@ func (s *Supervisor) publish() Status {
 		lr := *s.last
 		st.LastReload = &lr
 	}
+	st.Held = s.heldSnap()
 	s.mu.Lock()
 	s.snap = st
 	s.mu.Unlock()

@@ -252,6 +252,8 @@ func supervisorConfig(cfg Config, log *zap.Logger) supervisor.Config {
 		ShutdownGrace:      cfg.ShutdownGrace,
 		TermWait:           cfg.TermWait,
 		ReadyTimeout:       cfg.ReadyTimeout,
+		Pacing:             cfg.Pacing,
+		MaxReloadDelay:     cfg.MaxReloadDelay,
 		Logger:             log,
 	}
 	switch {
