@@ -155,7 +155,11 @@ func (s *Supervisor) holdReload(op *reloadOp) bool {
 		s.pace.held = &h
 		s.pending = op
 		if prev == nil || prev.Rule != h.Rule || prev.Epoch != h.Epoch {
-			s.log.Info("reload held", zap.Uint32("epoch", s.nextEpoch), zap.String("rule", h.Rule),
+			msg := "reload held" // once per held reload; "reload released" or the forced warning ends it
+			if prev != nil {
+				msg = "reload still held"
+			}
+			s.log.Info(msg, zap.Uint32("epoch", s.nextEpoch), zap.String("rule", h.Rule),
 				zap.Uint32("waiting_for", h.Epoch), zap.Int("waiting_for_pid", h.PID), zap.Time("until", h.Until), zap.String("reason", h.Reason))
 			s.emit(Event{Kind: EventReloadHeld, Held: &h})
 		}
