@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -76,6 +77,7 @@ type Manager struct {
 	stop     func() bool
 	closed   bool
 	doneOnce sync.Once
+	tracked  map[*http.Server]*connTracker // TrackHTTP
 }
 
 // New returns an idle Manager.
@@ -180,17 +182,106 @@ func (m *Manager) HTTPHandler(next http.Handler) http.Handler {
 	})
 }
 
-// ShutdownHTTP waits until the drain is over or ctx is done, then calls
-// Shutdown on every server with ctx, which stops their listeners, closes idle
-// connections and waits for active ones until ctx is done. It returns the
-// first error other than http.ErrServerClosed, or ctx's error if ctx ended
-// the drain early.
+// TrackHTTP makes ShutdownHTTP close srv's idle keep-alive connections
+// safely (see ShutdownHTTP). It wraps srv.ConnState, so call it after
+// setting that and before Serve.
+func (m *Manager) TrackHTTP(srv *http.Server) {
+	t := &connTracker{conns: map[net.Conn]*connEntry{}}
+	prev := srv.ConnState
+	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		t.set(c, st, time.Now())
+		if prev != nil {
+			prev(c, st)
+		}
+	}
+	m.mu.Lock()
+	if m.tracked == nil {
+		m.tracked = map[*http.Server]*connTracker{}
+	}
+	m.tracked[srv] = t
+	m.mu.Unlock()
+}
+
+// IdleCloseAfter is how long a kept-alive connection must have been idle
+// before ShutdownHTTP closes it. A client picks its most recently used idle
+// connection first; a connection idle this long is one it is not about to
+// send on. One that is used sooner gets "Connection: close" on its response
+// and net/http closes it after that response, which no request can race.
+const IdleCloseAfter = 200 * time.Millisecond
+
+// newCloseAfter is the same for a connection that has not sent its first
+// request yet (net/http's Shutdown also gives those 5 s).
+const newCloseAfter = 5 * time.Second
+
+// idlePoll is how often ShutdownHTTP looks at the tracked connections.
+const idlePoll = 10 * time.Millisecond
+
+// connTracker follows the connections of one tracked server.
+type connTracker struct {
+	mu    sync.Mutex
+	conns map[net.Conn]*connEntry
+}
+
+type connEntry struct {
+	state http.ConnState
+	since time.Time
+}
+
+func (t *connTracker) set(c net.Conn, st http.ConnState, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch st {
+	case http.StateClosed, http.StateHijacked:
+		delete(t.conns, c)
+	default:
+		t.conns[c] = &connEntry{state: st, since: now}
+	}
+}
+
+// closeIdle closes the connections idle for at least IdleCloseAfter with no
+// request bytes waiting in the kernel; it returns how many are left open.
+func (t *connTracker) closeIdle(now time.Time) int {
+	t.mu.Lock()
+	var idle []net.Conn
+	for c, e := range t.conns {
+		wait := IdleCloseAfter
+		if e.state == http.StateNew {
+			wait = newCloseAfter
+		}
+		if (e.state == http.StateIdle || e.state == http.StateNew) && now.Sub(e.since) >= wait && !readable(c) {
+			idle = append(idle, c)
+			delete(t.conns, c) // net/http's StateClosed will find it gone
+		}
+	}
+	left := len(t.conns)
+	t.mu.Unlock()
+	for _, c := range idle {
+		c.Close()
+	}
+	return left
+}
+
+// ShutdownHTTP waits until the drain is over or ctx is done, then shuts the
+// servers down. For a server given to TrackHTTP it does so without racing a
+// client: every response now carries "Connection: close" (HTTPHandler), so a
+// connection that carries one more request closes after its response; an
+// idle one is closed by the server only once it has been idle for
+// IdleCloseAfter with nothing waiting to be read, so no request can be in
+// flight on it (http.Server.Shutdown closes idle connections at once, and a
+// client sending on one just then sees EOF). Once no tracked connection is
+// left, or ctx is done, Shutdown is called with ctx, which stops the
+// listeners and waits for what is still active until ctx is done. It returns
+// the first error other than http.ErrServerClosed, or ctx's error if ctx
+// ended the drain early.
 func (m *Manager) ShutdownHTTP(ctx context.Context, srvs ...*http.Server) error {
 	var early error
 	select {
 	case <-m.done:
 	case <-ctx.Done():
 		early = ctx.Err()
+	}
+	if early == nil {
+		m.closeIdleTracked(ctx, srvs)
 	}
 	var errs []error
 	for _, s := range srvs {
@@ -202,4 +293,36 @@ func (m *Manager) ShutdownHTTP(ctx context.Context, srvs ...*http.Server) error 
 		return errors.Join(errs...)
 	}
 	return early
+}
+
+// closeIdleTracked closes the tracked servers' connections as they become
+// safely idle, until none is left or ctx is done.
+func (m *Manager) closeIdleTracked(ctx context.Context, srvs []*http.Server) {
+	m.mu.Lock()
+	var ts []*connTracker
+	for _, s := range srvs {
+		if t := m.tracked[s]; t != nil {
+			ts = append(ts, t)
+		}
+	}
+	m.mu.Unlock()
+	if len(ts) == 0 {
+		return
+	}
+	tick := time.NewTicker(idlePoll)
+	defer tick.Stop()
+	for {
+		left := 0
+		for _, t := range ts {
+			left += t.closeIdle(time.Now())
+		}
+		if left == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
