@@ -86,18 +86,18 @@ func lives(evs []Event) map[int]*genLife {
 
 // lossCause explains one failed request from the test's own records: which
 // generation it went to (by the pid that last answered on its connection,
-// or for a fresh connection the generation that exited nearest to it), and
-// what happened to that generation around the failure.
-func lossCause(f loadgen.Failure, gens map[int]*genLife, drain time.Duration) string {
+// or for a fresh connection the generation that exited or began draining
+// nearest to it), and what happened to that generation around the failure.
+// It returns a cause without numbers (to group by) and the details.
+func lossCause(f loadgen.Failure, gens map[int]*genLife, drain time.Duration) (cause, detail string) {
 	const near = 100 * time.Millisecond
 	conn := "fresh connection"
 	if f.Reused {
 		conn = "kept-alive connection"
 	}
+	head := f.Class + " on a " + conn
 	g := gens[f.ConnPID]
 	if g == nil {
-		// Fresh connection: the generation that exited or began draining
-		// closest to the failure.
 		best := time.Duration(1<<62 - 1)
 		for _, o := range gens {
 			for _, at := range []time.Time{o.Exited, o.Drain} {
@@ -110,23 +110,29 @@ func lossCause(f loadgen.Failure, gens map[int]*genLife, drain time.Duration) st
 			}
 		}
 		if g == nil || best > near {
-			return fmt.Sprintf("%s on a %s, no generation changed within %v", f.Class, conn, near)
+			return head + ": no generation changed state within 100ms", f.Msg
 		}
+		head += " (generation guessed by time: the nearest state change)"
 	}
-	who := fmt.Sprintf("epoch %d", g.Epoch)
+	detail = fmt.Sprintf("epoch %d pid %d; failed at %s after %v: %s", g.Epoch, g.PID, f.End.Format("15:04:05.000"),
+		f.End.Sub(f.Start).Round(time.Millisecond), f.Msg)
 	switch {
 	case !g.Exited.IsZero() && absDur(g.Exited.Sub(f.End)) <= near:
-		how := "terminated by its child"
+		into := "?"
 		if !g.Drain.IsZero() {
-			how = fmt.Sprintf("terminated %v into its drain", g.Exited.Sub(g.Drain).Round(100*time.Millisecond))
+			into = g.Exited.Sub(g.Drain).Round(10 * time.Millisecond).String()
 		}
-		return fmt.Sprintf("%s on a %s: %s %s (exited %v from the failure)", f.Class, conn, who, how, g.Exited.Sub(f.End).Round(time.Millisecond))
+		detail += fmt.Sprintf("; it exited %v from the failure, %s into its drain", g.Exited.Sub(f.End).Round(time.Millisecond), into)
+		if !g.Drain.IsZero() && g.Exited.Sub(g.Drain) < drain {
+			return head + ": its generation was terminated before its drain time was over (the three-generation rule)", detail
+		}
+		return head + ": its generation was terminated at parent-shutdown time", detail
 	case !g.Drain.IsZero() && absDur(g.Drain.Add(drain).Sub(f.End)) <= near:
-		return fmt.Sprintf("%s on a %s: %s closed it at the end of its drain time", f.Class, conn, who)
+		return head + ": closed by its generation at the end of the drain time", detail
 	case !g.Drain.IsZero() && f.End.After(g.Drain):
-		return fmt.Sprintf("%s on a %s: %s draining (%v in)", f.Class, conn, who, f.End.Sub(g.Drain).Round(100*time.Millisecond))
+		return head + ": while its generation was draining", detail
 	}
-	return fmt.Sprintf("%s on a %s: %s serving", f.Class, conn, who)
+	return head + ": while its generation was serving", detail
 }
 
 func absDur(d time.Duration) time.Duration {
@@ -136,15 +142,15 @@ func absDur(d time.Duration) time.Duration {
 	return d
 }
 
-// causes groups the failures by cause, most frequent first, with a sample
-// failure for each.
+// causes groups the failures by cause, most frequent first, with the first
+// failure of each as an example.
 func causes(fs []loadgen.Failure, gens map[int]*genLife, drain time.Duration) []string {
 	count := map[string]int{}
-	sample := map[string]loadgen.Failure{}
+	sample := map[string]string{}
 	for _, f := range fs {
-		c := lossCause(f, gens, drain)
+		c, d := lossCause(f, gens, drain)
 		if count[c] == 0 {
-			sample[c] = f
+			sample[c] = d
 		}
 		count[c]++
 	}
@@ -155,18 +161,18 @@ func causes(fs []loadgen.Failure, gens map[int]*genLife, drain time.Duration) []
 	sort.Slice(keys, func(i, j int) bool { return count[keys[i]] > count[keys[j]] })
 	out := make([]string, 0, len(keys))
 	for _, k := range keys {
-		s := sample[k]
-		out = append(out, fmt.Sprintf("%d × %s [e.g. %s at %s: %s]", count[k], k, s.Local, s.End.Format("15:04:05.000"), s.Msg))
+		out = append(out, fmt.Sprintf("%d × %s [first: %s]", count[k], k, sample[k]))
 	}
 	return out
 }
 
 // sighupLatencies: for each SIGHUP, the time until a generation started
 // after it first answered a request of the load (the "reload latency" of
-// the issue: SIGHUP to the new generation answering). Coalesced SIGHUPs
-// share a generation; each counts from its own signal. started says when a
-// pid was started (false: unknown).
-func sighupLatencies(sighups []time.Time, seen []loadgen.GenSeen, started func(pid int) (time.Time, bool)) []time.Duration {
+// the issue: SIGHUP to the new generation answering), and that
+// generation's own start-to-answer time (the latency without any hold).
+// Coalesced SIGHUPs share a generation; each counts from its own signal.
+// started says when a pid was started (false: unknown).
+func sighupLatencies(sighups []time.Time, seen []loadgen.GenSeen, started func(pid int) (time.Time, bool)) (total, own []time.Duration) {
 	type gen struct{ start, first time.Time }
 	var gs []gen
 	for _, g := range seen {
@@ -175,15 +181,15 @@ func sighupLatencies(sighups []time.Time, seen []loadgen.GenSeen, started func(p
 		}
 	}
 	slices.SortFunc(gs, func(a, b gen) int { return a.start.Compare(b.start) })
-	var out []time.Duration
 	for _, h := range sighups {
 		h = h.Truncate(time.Millisecond) // the events' resolution
 		for _, g := range gs {
 			if !g.start.Before(h) {
-				out = append(out, g.first.Sub(h))
+				total = append(total, g.first.Sub(h))
+				own = append(own, g.first.Sub(g.start))
 				break
 			}
 		}
 	}
-	return out
+	return total, own
 }

@@ -49,6 +49,7 @@ type loadFigures struct {
 	Res         loadgen.Result
 	Listen      loadgen.ListenStats
 	Latency     []time.Duration // per SIGHUP: until a generation started after it answered
+	OwnLatency  []time.Duration // per SIGHUP: that generation's start to its first answer (no hold)
 	Causes      []string        // one line per loss cause, most frequent first
 	LoadBefore  string
 	LoadAfter   string
@@ -56,14 +57,15 @@ type loadFigures struct {
 
 // line is one greppable summary line.
 func (f loadFigures) line() string {
-	return fmt.Sprintf("LOADTEST system=%s restart=%s pacing=%s busy=%d mode=%s rate=%d/s duration=%v reload_every=%v signals=%d reloads_done=%d reloads_failed=%d held=%d forced=%d final_epoch=%d sent=%d ok=%d refused=%d reset=%d timeout=%d non2xx=%d other=%d skipped=%d listen_overflows=%d listen_drops=%d p50=%v p99=%v max=%v reload_p50=%v reload_p99=%v loadavg=%s..%s",
+	return fmt.Sprintf("LOADTEST system=%s restart=%s pacing=%s busy=%d mode=%s rate=%d/s duration=%v reload_every=%v signals=%d reloads_done=%d reloads_failed=%d held=%d forced=%d final_epoch=%d sent=%d ok=%d refused=%d reset=%d timeout=%d non2xx=%d other=%d skipped=%d listen_overflows=%d listen_drops=%d p50=%v p99=%v max=%v reload_p50=%v reload_p99=%v start_to_answer_p50=%v start_to_answer_p99=%v loadavg=%s..%s",
 		f.System, f.Restart, f.Pacing, f.Busy, f.Mode, f.Rate, f.Duration, f.ReloadEvery, f.Signals, f.Reloads, f.Failed, f.Held, f.Forced, f.FinalEpoch,
 		f.Res.Sent, f.Res.OK, f.Res.Refused, f.Res.Reset, f.Res.Timeout, f.Res.Non2xx, f.Res.Other, f.Res.Skipped,
 		f.Listen.ListenOverflows, f.Listen.ListenDrops, f.Res.P50, f.Res.P99, f.Res.Max,
-		pct(f.Latency, 50).Round(100*time.Microsecond), pct(f.Latency, 99).Round(100*time.Microsecond), f.LoadBefore, f.LoadAfter)
+		pct(f.Latency, 50).Round(100*time.Microsecond), pct(f.Latency, 99).Round(100*time.Microsecond),
+		pct(f.OwnLatency, 50).Round(100*time.Microsecond), pct(f.OwnLatency, 99).Round(100*time.Microsecond), f.LoadBefore, f.LoadAfter)
 }
 
-const tableHeader = "| system | mode | reloads/s | busy | sent | ok | refused | reset | timeout | non2xx | other+skipped | reloads done | reload p50 / p99 | load avg |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+const tableHeader = "| system | mode | reloads/s | busy | sent | ok | refused | reset | timeout | non2xx | other+skipped | reloads done | SIGHUP → answers p50 / p99 | start → answers p50 / p99 | load avg |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 
 // row is one Markdown table row.
 func (f loadFigures) row() string {
@@ -78,10 +80,11 @@ func (f loadFigures) row() string {
 	if f.ReloadEvery > 0 {
 		rate = strconv.FormatFloat(float64(time.Second)/float64(f.ReloadEvery), 'g', 3, 64)
 	}
-	return fmt.Sprintf("| %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d of %d | %v / %v | %s → %s |",
+	r := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
+	return fmt.Sprintf("| %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d of %d | %v / %v | %v / %v | %s → %s |",
 		sys, f.Mode, rate, f.Busy, f.Res.Sent, f.Res.OK, f.Res.Refused, f.Res.Reset,
 		f.Res.Timeout, f.Res.Non2xx, f.Res.Other+f.Res.Skipped, f.Reloads, f.Signals,
-		pct(f.Latency, 50).Round(100*time.Microsecond), pct(f.Latency, 99).Round(100*time.Microsecond), f.LoadBefore, f.LoadAfter)
+		r(pct(f.Latency, 50)), r(pct(f.Latency, 99)), r(pct(f.OwnLatency, 50)), r(pct(f.OwnLatency, 99)), f.LoadBefore, f.LoadAfter)
 }
 
 func loadConfig(env *ProxyEnv, keepAlive bool, rate int, d time.Duration) loadgen.Config {
@@ -215,7 +218,7 @@ func hotReloadUnderLoad(t *testing.T, sc scenario) loadFigures {
 		FinalEpoch: ep, Res: res, Listen: ls, LoadBefore: load0, LoadAfter: loadAvg(),
 		Causes: causes(res.Failures, gens, sc.drain),
 	}
-	f.Latency = sighupLatencies(sighups, res.Generations, func(pid int) (time.Time, bool) {
+	f.Latency, f.OwnLatency = sighupLatencies(sighups, res.Generations, func(pid int) (time.Time, bool) {
 		g := gens[pid]
 		if g == nil || g.Started.IsZero() {
 			return time.Time{}, false
