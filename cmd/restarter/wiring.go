@@ -192,6 +192,9 @@ func (h *history) controlStatus(name string, st supervisor.Status) control.Statu
 	if r := st.LastReload; r != nil {
 		out.LastReload = &control.ReloadOutcome{OK: r.OK, Epoch: r.Epoch, Reason: r.Reason, At: r.At}
 	}
+	if h := st.Held; h != nil {
+		out.ReloadHeld = &control.ReloadHeld{Since: h.Since, Until: h.Until, WaitingFor: h.Epoch, Rule: h.Rule, Reason: h.Reason}
+	}
 	return out
 }
 
