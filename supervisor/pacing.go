@@ -24,15 +24,18 @@ const (
 	// PacingEnvoy starts a reload at once, as Envoy's hot-restarter.py does:
 	// three generations may be live and the third cuts the oldest.
 	PacingEnvoy Pacing = "envoy"
+	// PacingNone never holds a reload, not even for the socket-slot rule:
+	// for generations that do not hot-restart the way Envoy does.
+	PacingNone Pacing = "none"
 )
 
-// ParsePacing parses "protect-drain" or "envoy".
+// ParsePacing parses "protect-drain", "envoy" or "none".
 func ParsePacing(s string) (Pacing, error) {
 	switch p := Pacing(s); p {
-	case PacingProtectDrain, PacingEnvoy:
+	case PacingProtectDrain, PacingEnvoy, PacingNone:
 		return p, nil
 	}
-	return "", fmt.Errorf("reload pacing %q: use protect-drain or envoy", s)
+	return "", fmt.Errorf("reload pacing %q: use protect-drain, envoy or none", s)
 }
 
 // HeldReload describes a reload the supervisor is holding back (Status.Held).
@@ -75,6 +78,9 @@ type paceDecision struct {
 //     older at once. Held until no such generation is left, or maxDelay
 //     after since; then it goes ahead (forced) and the cut is the cost.
 func decidePacing(p Pacing, gens []pacingGen, next uint32, since, now time.Time, maxDelay time.Duration) paceDecision {
+	if p == PacingNone {
+		return paceDecision{}
+	}
 	if since.IsZero() {
 		since = now
 	}

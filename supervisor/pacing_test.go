@@ -32,6 +32,7 @@ func TestDecidePacing(t *testing.T) {
 		{name: "three live: the socket slot rule first", p: PacingProtectDrain, gens: []pacingGen{draining(4), draining(5), ready(6)}, next: 7, now: t0,
 			wantHold: true, wantRule: "socket-slot", wantWait: 4},
 		{name: "envoy policy starts at once", p: PacingEnvoy, gens: []pacingGen{draining(3), ready(4)}, next: 5, now: t0},
+		{name: "none never holds", p: PacingNone, gens: []pacingGen{draining(3), draining(4), ready(5)}, next: 6, now: t0},
 		{name: "socket slot taken: envoy policy waits", p: PacingEnvoy, gens: []pacingGen{draining(3), draining(4), ready(5)}, next: 6, now: t0,
 			wantHold: true, wantRule: "socket-slot", wantWait: 3},
 		{name: "socket slot has no bound", p: PacingProtectDrain, gens: []pacingGen{draining(3), draining(4), ready(5)}, next: 6,
@@ -68,13 +69,13 @@ func TestDecidePacing(t *testing.T) {
 }
 
 func TestParsePacing(t *testing.T) {
-	for _, s := range []string{"protect-drain", "envoy"} {
+	for _, s := range []string{"protect-drain", "envoy", "none"} {
 		if p, err := ParsePacing(s); err != nil || string(p) != s {
 			t.Errorf("ParsePacing(%q) = %q, %v; want %q, nil", s, p, err, s)
 		}
 	}
-	for _, s := range []string{"", "Envoy", "protect"} {
-		if _, err := ParsePacing(s); err == nil || !strings.Contains(err.Error(), "protect-drain or envoy") {
+	for _, s := range []string{"", "Envoy", "protect", "auto"} {
+		if _, err := ParsePacing(s); err == nil || !strings.Contains(err.Error(), "protect-drain, envoy or none") {
 			t.Errorf("ParsePacing(%q): got %v, want an error naming the choices", s, err)
 		}
 	}

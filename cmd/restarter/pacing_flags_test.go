@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,25 +12,37 @@ import (
 )
 
 func TestPacingFlags(t *testing.T) {
-	c, err := parseFlags([]string{"--", "/bin/true"})
-	if err != nil {
+	script := filepath.Join(t.TempDir(), "start.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexec sleep 1000\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if c.Pacing != supervisor.PacingProtectDrain || c.MaxReloadDelay != 0 {
-		t.Errorf("defaults: got pacing %q, max delay %v; want protect-drain, 0 (derived)", c.Pacing, c.MaxReloadDelay)
+	for _, tc := range []struct {
+		args []string
+		want supervisor.Pacing
+	}{
+		{[]string{"--", "/bin/true"}, supervisor.PacingNone},                              // not known to be Envoy
+		{[]string{"--envoy", "--", "/bin/true"}, supervisor.PacingProtectDrain},           // Envoy's hot restart
+		{[]string{script}, supervisor.PacingProtectDrain},                                 // hot-restarter.py's form
+		{[]string{"--reload-pacing", "envoy", "--", "/bin/true"}, supervisor.PacingEnvoy}, // chosen
+		{[]string{"--reload-pacing", "none", "--envoy", "--", "/bin/true"}, supervisor.PacingNone},
+	} {
+		c, err := parseFlags(tc.args)
+		if err != nil {
+			t.Fatalf("parseFlags(%q): %v", tc.args, err)
+		}
+		if got := c.reloadPacing(); got != tc.want {
+			t.Errorf("parseFlags(%q): pacing %q, want %q", tc.args, got, tc.want)
+		}
 	}
-	c, err = parseFlags([]string{"--reload-pacing", "envoy", "--max-reload-delay", "3s", "--", "/bin/true"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Pacing != supervisor.PacingEnvoy || c.MaxReloadDelay != 3*time.Second {
-		t.Errorf("got pacing %q, max delay %v; want envoy, 3s", c.Pacing, c.MaxReloadDelay)
+	c, err := parseFlags([]string{"--max-reload-delay", "3s", "--", "/bin/true"})
+	if err != nil || c.MaxReloadDelay != 3*time.Second {
+		t.Errorf("--max-reload-delay 3s: got %v, %v; want 3s", c.MaxReloadDelay, err)
 	}
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"--reload-pacing", "sometimes", "--", "/bin/true"}, `--reload-pacing "sometimes": use protect-drain or envoy`},
+		{[]string{"--reload-pacing", "sometimes", "--", "/bin/true"}, `--reload-pacing "sometimes": use auto, protect-drain, envoy or none`},
 		{[]string{"--max-reload-delay", "-1s", "--", "/bin/true"}, "--max-reload-delay (-1s) must not be negative"},
 	} {
 		_, err := parseFlags(tc.args)
