@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,7 +49,15 @@ func TestRestarterRSSAfterReloads(t *testing.T) {
 	env := newProxyEnv(t)
 	// Short drain so generations leave quickly; the pacing default holds
 	// each reload until the previous generation has gone.
-	r := startRestarter(t, env.RestarterArgs([]string{"--drain-time", "50ms", "--parent-shutdown-time", "100ms",
+	// The binary as `make build` ships it: static, no race detector.
+	bin := filepath.Join(t.TempDir(), "restarter")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/restarter")
+	cmd.Dir = moduleDir(t)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	r := startProc(t, bin, env.RestarterArgs([]string{"--drain-time", "50ms", "--parent-shutdown-time", "100ms",
 		"--shutdown-grace", "2s", "--term-wait", "5s", "--log-level", "warn"})...)
 	waitLive(t, env.Admin, 0, 20*time.Second)
 	fields := []string{"VmRSS", "VmHWM", "Threads"}
@@ -86,4 +96,17 @@ func TestRestarterRSSAfterReloads(t *testing.T) {
 		}
 	}
 	r.Stop(30 * time.Second)
+}
+
+// moduleDir is the module root (where go.mod is), from this package's directory.
+func moduleDir(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+		t.Fatalf("module root: %v", err)
+	}
+	return dir
 }

@@ -49,6 +49,7 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stdout, "restarter", version())
 		return exitOK
 	}
+	limitMemory()
 	log := newLogger(cfg.LogFormat, cfg.LogLevel, os.Stderr)
 	defer log.Sync() //nolint:errcheck // stderr
 
@@ -252,7 +253,7 @@ func supervisorConfig(cfg Config, log *zap.Logger) supervisor.Config {
 		ShutdownGrace:      cfg.ShutdownGrace,
 		TermWait:           cfg.TermWait,
 		ReadyTimeout:       cfg.ReadyTimeout,
-		Pacing:             cfg.Pacing,
+		Pacing:             cfg.reloadPacing(),
 		MaxReloadDelay:     cfg.MaxReloadDelay,
 		Logger:             log,
 	}
