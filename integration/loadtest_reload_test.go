@@ -234,7 +234,7 @@ func hotReloadUnderLoad(t *testing.T, sc scenario) loadFigures {
 }
 
 // forcedMsg is the restarter's log message when a held reload reaches --max-reload-delay.
-const forcedMsg = "reload held for --max-reload-delay; starting it now, which terminates a draining generation"
+const forcedMsg = "held reload reached its maximum delay; starting it now, which cuts a draining generation"
 
 // naiveRestartUnderLoad: testproxy alone at epoch 0; every `every` it is
 // SIGTERMed, and once it has exited a new one starts on the same port.

@@ -174,7 +174,7 @@ func (s *Supervisor) holdReload(op *reloadOp) bool {
 	if s.pace.held != nil {
 		delay := now.Sub(s.pace.held.Since)
 		if d.forced {
-			s.log.Warn("reload held for --max-reload-delay; starting it now, which terminates a draining generation",
+			s.log.Warn("held reload reached its maximum delay; starting it now, which cuts a draining generation",
 				zap.Uint32("epoch", s.nextEpoch), zap.Duration("held", delay),
 				zap.Uint32("cut_epoch", d.cut.epoch), zap.Int("cut_pid", d.cut.pid), zap.String("cut_state", string(d.cut.state)))
 		} else {
