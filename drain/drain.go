@@ -64,6 +64,14 @@ type Config struct {
 	Strategy  Strategy
 	Clock     Clock          // default: the real clock
 	Rand      func() float64 // uniform in [0,1); default math/rand/v2.Float64
+	// IdleCloseAfter is how long a kept-alive connection of a TrackHTTP
+	// server must have been idle before ShutdownHTTP closes it; default the
+	// drain time, at least MinIdleCloseAfter. A client picks its most
+	// recently used idle connection first, so the longer one has been idle,
+	// the less likely the client is sending on it as it closes; one that is
+	// used sooner gets "Connection: close" on its response and net/http
+	// closes it after that response, which no request can race.
+	IdleCloseAfter time.Duration
 }
 
 // Manager tracks one drain. It is safe for concurrent use.
@@ -94,6 +102,10 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Float64
 	}
+	if cfg.IdleCloseAfter == 0 {
+		cfg.IdleCloseAfter = cfg.DrainTime
+	}
+	cfg.IdleCloseAfter = max(cfg.IdleCloseAfter, MinIdleCloseAfter)
 	return &Manager{cfg: cfg, done: make(chan struct{})}, nil
 }
 
@@ -202,12 +214,9 @@ func (m *Manager) TrackHTTP(srv *http.Server) {
 	m.mu.Unlock()
 }
 
-// IdleCloseAfter is how long a kept-alive connection must have been idle
-// before ShutdownHTTP closes it. A client picks its most recently used idle
-// connection first; a connection idle this long is one it is not about to
-// send on. One that is used sooner gets "Connection: close" on its response
-// and net/http closes it after that response, which no request can race.
-const IdleCloseAfter = 200 * time.Millisecond
+// MinIdleCloseAfter is the least time a kept-alive connection must have
+// been idle before ShutdownHTTP closes it (Config.IdleCloseAfter).
+const MinIdleCloseAfter = 200 * time.Millisecond
 
 // newCloseAfter is the same for a connection that has not sent its first
 // request yet (net/http's Shutdown also gives those 5 s).
@@ -238,27 +247,41 @@ func (t *connTracker) set(c net.Conn, st http.ConnState, now time.Time) {
 	}
 }
 
-// closeIdle closes the connections idle for at least IdleCloseAfter with no
-// request bytes waiting in the kernel; it returns how many are left open.
-func (t *connTracker) closeIdle(now time.Time) int {
-	t.mu.Lock()
-	var idle []net.Conn
-	for c, e := range t.conns {
-		wait := IdleCloseAfter
+// closeIdle closes the connections idle for at least idleAfter (new ones:
+// newCloseAfter) with no request bytes waiting in the kernel; it returns how
+// many are left open. Each is checked again just before it is closed, to
+// keep the window in which a request could arrive as small as it can be.
+func (t *connTracker) closeIdle(now time.Time, idleAfter time.Duration) int {
+	due := func(e *connEntry) bool {
+		wait := idleAfter
 		if e.state == http.StateNew {
 			wait = newCloseAfter
 		}
-		if (e.state == http.StateIdle || e.state == http.StateNew) && now.Sub(e.since) >= wait && !readable(c) {
+		return (e.state == http.StateIdle || e.state == http.StateNew) && now.Sub(e.since) >= wait
+	}
+	t.mu.Lock()
+	var idle []net.Conn
+	for c, e := range t.conns {
+		if due(e) {
 			idle = append(idle, c)
-			delete(t.conns, c) // net/http's StateClosed will find it gone
 		}
 	}
-	left := len(t.conns)
 	t.mu.Unlock()
 	for _, c := range idle {
-		c.Close()
+		t.mu.Lock()
+		e := t.conns[c]
+		ok := e != nil && due(e) && !readable(c)
+		if ok {
+			delete(t.conns, c) // net/http's StateClosed will find it gone
+		}
+		t.mu.Unlock()
+		if ok {
+			c.Close()
+		}
 	}
-	return left
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns)
 }
 
 // ShutdownHTTP waits until the drain is over or ctx is done, then shuts the
@@ -266,8 +289,8 @@ func (t *connTracker) closeIdle(now time.Time) int {
 // client: every response now carries "Connection: close" (HTTPHandler), so a
 // connection that carries one more request closes after its response; an
 // idle one is closed by the server only once it has been idle for
-// IdleCloseAfter with nothing waiting to be read, so no request can be in
-// flight on it (http.Server.Shutdown closes idle connections at once, and a
+// Config.IdleCloseAfter with nothing waiting to be read, so no request can
+// be in flight on it (http.Server.Shutdown closes idle connections at once, and a
 // client sending on one just then sees EOF). Once no tracked connection is
 // left, or ctx is done, Shutdown is called with ctx, which stops the
 // listeners and waits for what is still active until ctx is done. It returns
@@ -314,7 +337,7 @@ func (m *Manager) closeIdleTracked(ctx context.Context, srvs []*http.Server) {
 	for {
 		left := 0
 		for _, t := range ts {
-			left += t.closeIdle(time.Now())
+			left += t.closeIdle(time.Now(), m.cfg.IdleCloseAfter)
 		}
 		if left == 0 {
 			return

@@ -100,7 +100,11 @@ func lossCause(f loadgen.Failure, gens map[int]*genLife, drain time.Duration) (c
 	if g == nil {
 		best := time.Duration(1<<62 - 1)
 		for _, o := range gens {
-			for _, at := range []time.Time{o.Exited, o.Drain} {
+			var drainEnd time.Time
+			if !o.Drain.IsZero() {
+				drainEnd = o.Drain.Add(drain)
+			}
+			for _, at := range []time.Time{o.Exited, o.Drain, drainEnd} {
 				if at.IsZero() {
 					continue
 				}

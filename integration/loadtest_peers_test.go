@@ -16,6 +16,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 	"golang.org/x/sys/unix"
 
+	"github.com/hotrestart/restarter/integration/loadgen"
 	"github.com/hotrestart/restarter/internal/testutil"
 )
 
@@ -34,6 +35,9 @@ type peer struct {
 	url    string
 	reload func() error
 	stop   func()
+	// explain gives failed requests causes from the system's own events
+	// (the restarter's); nil for the peers.
+	explain func(fs []loadgen.Failure) []string
 }
 
 // peerSystems are the systems of LOADTEST_SYSTEMS (default all), each with a
@@ -58,7 +62,8 @@ func startRestarterPeer(t *testing.T, pacing string) peer {
 		name = "restarter (--reload-pacing=envoy)"
 	}
 	return peer{name: name, url: env.URL("/"), reload: func() error { return r.Signal(syscall.SIGHUP) },
-		stop: func() { r.Stop(30 * time.Second) }}
+		stop:    func() { r.Stop(30 * time.Second) },
+		explain: func(fs []loadgen.Failure) []string { return causes(fs, lives(r.Events()), time.Second) }}
 }
 
 // backend is the tiny HTTP server behind HAProxy and nginx.
@@ -180,6 +185,7 @@ type peerFigures struct {
 	StartP50, StartP99                        time.Duration // the new process's start to its first answer
 	LoadBefore, LoadAfter                     string
 	Samples                                   []string
+	Failures                                  []loadgen.Failure // by time only: vegeta does not say which connection
 }
 
 func (f peerFigures) row() string {
@@ -306,6 +312,10 @@ func runPeer(t *testing.T, p peer, keepAlive bool, rate, reloads, busy int, d ti
 		default:
 			f.Other++
 		}
+		if len(f.Failures) < 10_000 {
+			f.Failures = append(f.Failures, loadgen.Failure{Start: r.Timestamp, End: r.Timestamp.Add(r.Latency),
+				Class: classifyVegeta(r), Msg: r.Error})
+		}
 		if m := r.Error; !msgs[m] && len(f.Samples) < 10 {
 			msgs[m] = true
 			f.Samples = append(f.Samples, fmt.Sprintf("%s at %s", m, r.Timestamp.Format("15:04:05.000")))
@@ -387,6 +397,11 @@ func TestLoadPeers(t *testing.T) {
 						t.Log(f.row())
 						for _, s := range f.Samples {
 							t.Log("error: " + s)
+						}
+						if p.explain != nil {
+							for _, c := range p.explain(f.Failures) {
+								t.Log("loss cause: " + c)
+							}
 						}
 						rows = append(rows, f.row())
 						if sys == "restarter" {
