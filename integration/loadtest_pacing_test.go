@@ -25,7 +25,7 @@ type ctlStatus struct {
 	} `json:"reload_held"`
 }
 
-func statusJSON(t *testing.T, env *ProxyEnv) (ctlStatus, error) {
+func statusJSON(t testing.TB, env *ProxyEnv) (ctlStatus, error) {
 	t.Helper()
 	out, err := exec.Command(env.Bin.Restarter, "status", "--json", "--runtime-dir", env.RuntimeDir).Output()
 	if err != nil {
