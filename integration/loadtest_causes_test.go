@@ -92,7 +92,10 @@ func lives(evs []Event) map[int]*genLife {
 func lossCause(f loadgen.Failure, gens map[int]*genLife, drain time.Duration) (cause, detail string) {
 	const near = 100 * time.Millisecond
 	conn := "fresh connection"
-	if f.Reused {
+	switch {
+	case f.NoConnInfo:
+		conn = "connection the client does not name"
+	case f.Reused:
 		conn = "kept-alive connection"
 	}
 	head := f.Class + " on a " + conn

@@ -314,7 +314,7 @@ func runPeer(t *testing.T, p peer, keepAlive bool, rate, reloads, busy int, d ti
 		}
 		if len(f.Failures) < 10_000 {
 			f.Failures = append(f.Failures, loadgen.Failure{Start: r.Timestamp, End: r.Timestamp.Add(r.Latency),
-				Class: classifyVegeta(r), Msg: r.Error})
+				Class: classifyVegeta(r), Msg: r.Error, NoConnInfo: true})
 		}
 		if m := r.Error; !msgs[m] && len(f.Samples) < 10 {
 			msgs[m] = true

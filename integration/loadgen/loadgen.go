@@ -69,6 +69,9 @@ type Failure struct {
 	Reused  bool
 	ConnPID int
 	Local   string // the client's address of the connection, when known
+	// NoConnInfo marks a failure recorded by another client that does not
+	// say which connection it used (the peer harness's vegeta).
+	NoConnInfo bool
 }
 
 // GenSeen is a server generation as the client saw it.
