@@ -52,6 +52,17 @@ type Status struct {
 	Fatal       string         `json:"fatal,omitempty"` // why the restarter is exiting 1
 	Generations []Generation   `json:"generations"`
 	LastReload  *ReloadOutcome `json:"last_reload,omitempty"` // nil before the first reload
+	ReloadHeld  *ReloadHeld    `json:"reload_held,omitempty"` // a reload held by --reload-pacing, nil if none
+}
+
+// ReloadHeld is a reload the restarter holds back so as not to cut a
+// draining generation (or reuse the socket names of one still alive).
+type ReloadHeld struct {
+	Since      time.Time `json:"since"`
+	Until      time.Time `json:"until,omitzero"` // when it goes ahead anyway; zero: only that exit releases it
+	WaitingFor uint32    `json:"waiting_for"`    // the epoch whose exit releases it
+	Rule       string    `json:"rule"`           // protect-drain or socket-slot
+	Reason     string    `json:"reason"`
 }
 
 // Generation is one generation of the proxy.

@@ -9,10 +9,17 @@
 //
 // HTTPHandler applies this to net/http: while draining, HTTP/1 responses get
 // "Connection: close" whenever DrainClose says so. ShutdownHTTP waits for the
-// deadline and then calls http.Server.Shutdown.
+// deadline and then calls http.Server.Shutdown. For a server given to
+// TrackHTTP it first closes the kept-alive connections itself, each only
+// when no request can be in flight on it: a busy one closes after a
+// response that says "Connection: close", an idle one once it has been idle
+// for Config.IdleCloseAfter (default the drain time) with nothing to read
+// (Shutdown alone closes idle connections at once, racing a client that is
+// sending on one).
 //
 //	m, err := drain.New(drain.Config{DrainTime: 600 * time.Second, Strategy: drain.Gradual})
 //	srv := &http.Server{Handler: m.HTTPHandler(mux)}
+//	m.TrackHTTP(srv)
 //	// when told to drain:
 //	m.Start()
 //	err = m.ShutdownHTTP(ctx, srv)

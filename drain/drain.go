@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -63,6 +64,14 @@ type Config struct {
 	Strategy  Strategy
 	Clock     Clock          // default: the real clock
 	Rand      func() float64 // uniform in [0,1); default math/rand/v2.Float64
+	// IdleCloseAfter is how long a kept-alive connection of a TrackHTTP
+	// server must have been idle before ShutdownHTTP closes it; default the
+	// drain time, at least MinIdleCloseAfter. A client picks its most
+	// recently used idle connection first, so the longer one has been idle,
+	// the less likely the client is sending on it as it closes; one that is
+	// used sooner gets "Connection: close" on its response and net/http
+	// closes it after that response, which no request can race.
+	IdleCloseAfter time.Duration
 }
 
 // Manager tracks one drain. It is safe for concurrent use.
@@ -76,6 +85,7 @@ type Manager struct {
 	stop     func() bool
 	closed   bool
 	doneOnce sync.Once
+	tracked  map[*http.Server]*connTracker // TrackHTTP
 }
 
 // New returns an idle Manager.
@@ -92,6 +102,10 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Float64
 	}
+	if cfg.IdleCloseAfter == 0 {
+		cfg.IdleCloseAfter = cfg.DrainTime
+	}
+	cfg.IdleCloseAfter = max(cfg.IdleCloseAfter, MinIdleCloseAfter)
 	return &Manager{cfg: cfg, done: make(chan struct{})}, nil
 }
 
@@ -180,17 +194,117 @@ func (m *Manager) HTTPHandler(next http.Handler) http.Handler {
 	})
 }
 
-// ShutdownHTTP waits until the drain is over or ctx is done, then calls
-// Shutdown on every server with ctx, which stops their listeners, closes idle
-// connections and waits for active ones until ctx is done. It returns the
-// first error other than http.ErrServerClosed, or ctx's error if ctx ended
-// the drain early.
+// TrackHTTP makes ShutdownHTTP close srv's idle keep-alive connections
+// safely (see ShutdownHTTP). It wraps srv.ConnState, so call it after
+// setting that and before Serve.
+func (m *Manager) TrackHTTP(srv *http.Server) {
+	t := &connTracker{conns: map[net.Conn]*connEntry{}}
+	prev := srv.ConnState
+	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		t.set(c, st, time.Now())
+		if prev != nil {
+			prev(c, st)
+		}
+	}
+	m.mu.Lock()
+	if m.tracked == nil {
+		m.tracked = map[*http.Server]*connTracker{}
+	}
+	m.tracked[srv] = t
+	m.mu.Unlock()
+}
+
+// MinIdleCloseAfter is the least time a kept-alive connection must have
+// been idle before ShutdownHTTP closes it (Config.IdleCloseAfter).
+const MinIdleCloseAfter = 200 * time.Millisecond
+
+// newCloseAfter is the same for a connection that has not sent its first
+// request yet (net/http's Shutdown also gives those 5 s).
+const newCloseAfter = 5 * time.Second
+
+// idlePoll is how often ShutdownHTTP looks at the tracked connections.
+const idlePoll = 10 * time.Millisecond
+
+// connTracker follows the connections of one tracked server.
+type connTracker struct {
+	mu    sync.Mutex
+	conns map[net.Conn]*connEntry
+}
+
+type connEntry struct {
+	state http.ConnState
+	since time.Time
+}
+
+func (t *connTracker) set(c net.Conn, st http.ConnState, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch st {
+	case http.StateClosed, http.StateHijacked:
+		delete(t.conns, c)
+	default:
+		t.conns[c] = &connEntry{state: st, since: now}
+	}
+}
+
+// closeIdle closes the connections idle for at least idleAfter (new ones:
+// newCloseAfter) with no request bytes waiting in the kernel; it returns how
+// many are left open. Each is checked again just before it is closed, to
+// keep the window in which a request could arrive as small as it can be.
+func (t *connTracker) closeIdle(now time.Time, idleAfter time.Duration) int {
+	due := func(e *connEntry) bool {
+		wait := idleAfter
+		if e.state == http.StateNew {
+			wait = newCloseAfter
+		}
+		return (e.state == http.StateIdle || e.state == http.StateNew) && now.Sub(e.since) >= wait
+	}
+	t.mu.Lock()
+	var idle []net.Conn
+	for c, e := range t.conns {
+		if due(e) {
+			idle = append(idle, c)
+		}
+	}
+	t.mu.Unlock()
+	for _, c := range idle {
+		t.mu.Lock()
+		e := t.conns[c]
+		ok := e != nil && due(e) && !readable(c)
+		if ok {
+			delete(t.conns, c) // net/http's StateClosed will find it gone
+		}
+		t.mu.Unlock()
+		if ok {
+			c.Close()
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns)
+}
+
+// ShutdownHTTP waits until the drain is over or ctx is done, then shuts the
+// servers down. For a server given to TrackHTTP it does so without racing a
+// client: every response now carries "Connection: close" (HTTPHandler), so a
+// connection that carries one more request closes after its response; an
+// idle one is closed by the server only once it has been idle for
+// Config.IdleCloseAfter with nothing waiting to be read, so no request can
+// be in flight on it (http.Server.Shutdown closes idle connections at once, and a
+// client sending on one just then sees EOF). Once no tracked connection is
+// left, or ctx is done, Shutdown is called with ctx, which stops the
+// listeners and waits for what is still active until ctx is done. It returns
+// the first error other than http.ErrServerClosed, or ctx's error if ctx
+// ended the drain early.
 func (m *Manager) ShutdownHTTP(ctx context.Context, srvs ...*http.Server) error {
 	var early error
 	select {
 	case <-m.done:
 	case <-ctx.Done():
 		early = ctx.Err()
+	}
+	if early == nil {
+		m.closeIdleTracked(ctx, srvs)
 	}
 	var errs []error
 	for _, s := range srvs {
@@ -202,4 +316,36 @@ func (m *Manager) ShutdownHTTP(ctx context.Context, srvs ...*http.Server) error 
 		return errors.Join(errs...)
 	}
 	return early
+}
+
+// closeIdleTracked closes the tracked servers' connections as they become
+// safely idle, until none is left or ctx is done.
+func (m *Manager) closeIdleTracked(ctx context.Context, srvs []*http.Server) {
+	m.mu.Lock()
+	var ts []*connTracker
+	for _, s := range srvs {
+		if t := m.tracked[s]; t != nil {
+			ts = append(ts, t)
+		}
+	}
+	m.mu.Unlock()
+	if len(ts) == 0 {
+		return
+	}
+	tick := time.NewTicker(idlePoll)
+	defer tick.Stop()
+	for {
+		left := 0
+		for _, t := range ts {
+			left += t.closeIdle(time.Now(), m.cfg.IdleCloseAfter)
+		}
+		if left == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

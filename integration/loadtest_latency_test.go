@@ -60,6 +60,24 @@ func measureReloads(tb testing.TB, env *ProxyEnv, r *Proc, from, n int) reloadLa
 	for i := 0; i < n; i++ {
 		epoch := from + i + 1
 		want := "epoch " + strconv.Itoa(epoch) + " "
+		// One reload's latency: the previous old generation is gone, so
+		// pacing has nothing to hold (its cost is measured under load).
+		testutil.WaitFor(tb, 20*time.Second, func() error {
+			st, err := statusJSON(tb, env)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for _, g := range st.Generations {
+				if g.State != "exited" { // status lists recent exits too
+					n++
+				}
+			}
+			if n != 1 || st.ReloadHeld != nil {
+				return fmt.Errorf("%d generations live (held: %v), want 1 before the next SIGHUP", n, st.ReloadHeld)
+			}
+			return nil
+		})
 		t0 := time.Now()
 		if err := r.Signal(syscall.SIGHUP); err != nil {
 			tb.Fatal(err)

@@ -26,6 +26,14 @@
 // parent); generations are tracked by pidfd; the serving generation is
 // checked every LiveInterval and a hung one ends the supervisor with exit 1.
 //
+// Reload pacing (pacing.go): Envoy keeps at most three generations, so the
+// start of epoch N+2 makes N+1 terminate epoch N at once, mid-drain (envoy
+// #15099). With Config.Pacing PacingProtectDrain (the default) such a reload
+// is held, coalesced with any others, until N has exited or for at most
+// Config.MaxReloadDelay; Status.Held and an EventReloadHeld say why. Every
+// policy but PacingNone also holds epoch N+3 while epoch N lives, since it
+// would bind N's hot-restart socket names (they repeat every epoch%3).
+//
 // Reaping: the supervisor calls PR_SET_CHILD_SUBREAPER and one goroutine reaps
 // every child of the process with wait4(-1, WNOHANG) on SIGCHLD, routing the
 // exit statuses of known pids. Nothing else in the process may wait for

@@ -12,6 +12,9 @@ import (
 // This file starts reloads and generations.
 
 func (s *Supervisor) startReload(op *reloadOp) {
+	if s.holdReload(op) {
+		return
+	}
 	s.inflight = op
 	if !op.initial {
 		s.log.Info("reload", zap.Uint32("epoch", s.nextEpoch))

@@ -48,6 +48,7 @@ func (s *Supervisor) publish() Status {
 		lr := *s.last
 		st.LastReload = &lr
 	}
+	st.Held = s.heldSnap()
 	s.mu.Lock()
 	s.snap = st
 	s.mu.Unlock()

@@ -37,6 +37,10 @@ type Config struct {
 	// same instance can end what a SIGKILLed one left behind (see
 	// endLeftovers). "" keeps no record.
 	RecordPath string
+	// Pacing and MaxReloadDelay: see pacing.go (default protect-drain,
+	// bounded by parent shutdown time + shutdown grace).
+	Pacing         Pacing
+	MaxReloadDelay time.Duration
 
 	// Readiness decides when a generation is ready (default After{5s}).
 	Readiness Readiness
@@ -71,6 +75,7 @@ func (c *Config) defaults() {
 	if c.LiveFailures <= 0 {
 		c.LiveFailures = 3
 	}
+	c.pacingDefaults()
 	if c.Readiness == nil {
 		c.Readiness = After{D: 5 * time.Second}
 	}
@@ -116,6 +121,7 @@ type Supervisor struct {
 	wg        sync.WaitGroup
 	cancelAll context.CancelFunc
 	baseCtx   context.Context
+	pace      pacer
 }
 
 type gen struct {
@@ -181,6 +187,9 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	if cfg.ParentShutdownTime <= cfg.DrainTime {
 		return nil, fmt.Errorf("parent shutdown time (%s) must be longer than drain time (%s)", cfg.ParentShutdownTime, cfg.DrainTime)
+	}
+	if err := cfg.checkPacing(); err != nil {
+		return nil, err
 	}
 	s := &Supervisor{
 		cfg:      cfg,
@@ -282,6 +291,7 @@ func (s *Supervisor) loop(ctx context.Context) error {
 		case <-timerC:
 			s.handleDeadlines()
 		}
+		s.releaseHeld()
 	}
 }
 
@@ -313,6 +323,7 @@ func (s *Supervisor) nextDeadline() (time.Time, bool) {
 			set(s.inflight.confirmAt)
 		}
 	}
+	set(s.pacingDeadline())
 	for _, g := range s.gens {
 		if !g.termed {
 			set(g.termAt)

@@ -65,6 +65,7 @@ type Status struct {
 	Pending   bool   `json:"reload_pending"`
 	// Fatal is why the restarter is exiting 1, once it knows.
 	Fatal       string        `json:"fatal,omitempty"`
+	Held        *HeldReload   `json:"reload_held,omitempty"` // a pending reload held by pacing, and why (pacing.go)
 	Generations []Generation  `json:"generations"`
 	LastReload  *ReloadResult `json:"last_reload,omitempty"`
 }
@@ -82,6 +83,8 @@ const (
 	EventReloaded EventKind = "reloaded"
 	// EventStopping: shutdown began.
 	EventStopping EventKind = "stopping"
+	// EventReloadHeld: pacing holds a reload (Held is set; pacing.go).
+	EventReloadHeld EventKind = "reload-held"
 )
 
 // Event reports a change. Status is the snapshot just after the change.
@@ -93,8 +96,9 @@ type Event struct {
 	Reload     *ReloadResult `json:"reload,omitempty"`
 	// First is true on the EventState that makes the very first generation ready
 	// (systemd READY=1 at start-up).
-	First  bool   `json:"first,omitempty"`
-	Status Status `json:"status"`
+	First  bool        `json:"first,omitempty"`
+	Held   *HeldReload `json:"held,omitempty"` // EventReloadHeld
+	Status Status      `json:"status"`
 }
 
 // ExitError is returned by Run when the restarter should exit non-zero.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hotrestart/restarter/baseid"
 	"github.com/hotrestart/restarter/control"
+	"github.com/hotrestart/restarter/supervisor"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
@@ -47,6 +48,9 @@ type Config struct {
 
 	Watch         []string
 	WatchDebounce time.Duration
+
+	Pacing         string        // --reload-pacing: auto, or a supervisor.Pacing (see reloadPacing)
+	MaxReloadDelay time.Duration // --max-reload-delay (0: the supervisor's default)
 
 	BaseID        uint32
 	DynamicBaseID bool
@@ -100,7 +104,11 @@ Flags:
 const helpTail = `
 Signals:
   SIGHUP          reload: start the next epoch. Held while a generation is still
-                  starting; any number coalesce into one pending reload. A new
+                  starting, and (--reload-pacing protect-drain, the default
+                  with --envoy or a START_SCRIPT) while an older generation
+                  still drains, which Envoy's third generation would cut (at
+                  most --max-reload-delay; 'restarter status' says why); any
+                  number coalesce into one pending reload. A new
                   generation that dies or is not ready within --ready-timeout is
                   rolled back (the old one keeps serving) and the next SIGHUP
                   retries the same epoch number.
@@ -191,6 +199,8 @@ func parseFlags(args []string) (Config, error) {
 	fs.DurationVar(&c.ValidateTimeout, "validate-timeout", 2*time.Minute, "a validator still running after this long is killed and the reload aborted")
 	fs.StringArrayVar(&c.Watch, "watch", nil, "reload when the file or directory `PATH` changes (repeatable)")
 	fs.DurationVar(&c.WatchDebounce, "watch-debounce", time.Second, "quiet time after a change before --watch reloads")
+	fs.StringVar(&c.Pacing, "reload-pacing", "auto", "protect-drain: hold a reload while an older generation drains (Envoy's third generation would cut it); envoy: start at once, three generations live; none: never hold; auto: protect-drain with --envoy or a START_SCRIPT, else none")
+	fs.DurationVar(&c.MaxReloadDelay, "max-reload-delay", 0, "longest a reload is held by --reload-pacing=protect-drain, then it cuts the drain (default --parent-shutdown-time + --shutdown-grace)")
 	baseID := fs.Int64("base-id", 0, fmt.Sprintf("base id passed to every generation (0..%d)", baseid.Max))
 	fs.BoolVar(&c.DynamicBaseID, "use-dynamic-base-id", false, "pick a free base id once at start and keep it")
 	fs.StringVar(&c.BaseIDPath, "base-id-path", "", "write the base id in use to `FILE`")
@@ -224,7 +234,7 @@ func parseFlags(args []string) (Config, error) {
 	}{{"drain-time", c.DrainTime}, {"parent-shutdown-time", c.ParentShutdownTime}, {"shutdown-grace", c.ShutdownGrace},
 		{"term-wait", c.TermWait}, {"ready-after", c.ReadyAfter}, {"ready-timeout", c.ReadyTimeout}, {"ready-interval", c.ReadyInterval},
 		{"validate-timeout", c.ValidateTimeout}, {"watch-debounce", c.WatchDebounce}, {"stop-drain-time", c.StopDrainTime},
-		{"live-interval", c.LiveInterval}} {
+		{"live-interval", c.LiveInterval}, {"max-reload-delay", c.MaxReloadDelay}} {
 		if p.d < 0 {
 			return c, usagef("--%s (%s) must not be negative", p.name, p.d)
 		}
@@ -262,6 +272,9 @@ func parseFlags(args []string) (Config, error) {
 	}
 	if c.ParentShutdownTime <= c.DrainTime {
 		return c, usagef("--parent-shutdown-time (%s) must be longer than --drain-time (%s)", c.ParentShutdownTime, c.DrainTime)
+	}
+	if _, err := supervisor.ParsePacing(c.Pacing); err != nil && c.Pacing != "auto" {
+		return c, usagef("--reload-pacing %q: use auto, protect-drain, envoy or none", c.Pacing)
 	}
 	if *baseID < 0 || *baseID > baseid.Max {
 		return c, usagef("--base-id %d out of range: use 0..%d", *baseID, baseid.Max)

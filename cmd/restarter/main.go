@@ -53,6 +53,7 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stdout, "restarter", version())
 		return exitOK
 	}
+	limitMemory()
 	log := newLogger(cfg.LogFormat, cfg.LogLevel, os.Stderr)
 	defer log.Sync() //nolint:errcheck // stderr
 
@@ -322,6 +323,8 @@ func supervisorConfig(cfg Config, log *zap.Logger) supervisor.Config {
 		ReadyTimeout:       cfg.ReadyTimeout,
 		LiveInterval:       cfg.LiveInterval,
 		LiveFailures:       cfg.LiveFailures,
+		Pacing:             cfg.reloadPacing(),
+		MaxReloadDelay:     cfg.MaxReloadDelay,
 		Logger:             log,
 	}
 	switch {

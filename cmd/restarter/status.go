@@ -48,6 +48,9 @@ func (h *history) controlStatus(name string, st supervisor.Status) control.Statu
 	if r := st.LastReload; r != nil {
 		out.LastReload = reloadOutcome(*r)
 	}
+	if h := st.Held; h != nil {
+		out.ReloadHeld = &control.ReloadHeld{Since: h.Since, Until: h.Until, WaitingFor: h.Epoch, Rule: h.Rule, Reason: h.Reason}
+	}
 	return out
 }
 

@@ -93,6 +93,7 @@ func newServer(cfg Config, fc fileConfig, log *zap.Logger) *server {
 		ConnState:         s.connState,
 		ErrorLog:          zap.NewStdLog(log),
 	}
+	m.TrackHTTP(s.httpSrv) // the drain closes idle keep-alive connections without racing a request
 	s.adminSrv = &http.Server{Handler: s.adminMux(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log)}
 	return s
 }

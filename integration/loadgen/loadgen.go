@@ -7,7 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -46,7 +49,40 @@ type Result struct {
 	Errors []string
 	// P50, P99 and Max are latencies of the OK requests.
 	P50, P99, Max time.Duration
+
+	// Failures has one record per failed request (up to maxFailures), so
+	// that each loss can be given a cause.
+	Failures []Failure
+	// Generations are the server generations that answered, by pid, in the
+	// order they were first seen.
+	Generations []GenSeen
 }
+
+// Failure is one failed request.
+type Failure struct {
+	Start, End time.Time
+	Class      string // refused, reset, timeout, non2xx, other
+	Msg        string
+	// Reused is true when the request went on a kept-alive connection;
+	// ConnPID is then the pid of the generation that last answered on it
+	// (0 when unknown, e.g. a fresh connection).
+	Reused  bool
+	ConnPID int
+	Local   string // the client's address of the connection, when known
+	// NoConnInfo marks a failure recorded by another client that does not
+	// say which connection it used (the peer harness's vegeta).
+	NoConnInfo bool
+}
+
+// GenSeen is a server generation as the client saw it.
+type GenSeen struct {
+	PID       int
+	FirstSeen time.Time // first response from it
+	LastSeen  time.Time
+	OK        int64
+}
+
+const maxFailures = 10_000
 
 // Failed is the number of requests that did not get a 2xx response, or
 // were not even started.
@@ -124,21 +160,33 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			t0 := time.Now()
-			resp, err := client.Do(req.Clone(context.Background()))
+			var ci connInfo
+			trace := &httptrace.ClientTrace{GotConn: func(g httptrace.GotConnInfo) {
+				ci.reused = g.Reused
+				if g.Conn != nil {
+					ci.local = g.Conn.LocalAddr().String()
+				}
+			}}
+			resp, err := client.Do(req.Clone(httptrace.WithClientTrace(context.Background(), trace)))
+			var pid int
 			if err == nil {
-				_, err = io.Copy(io.Discard, resp.Body)
+				var body []byte
+				body, err = io.ReadAll(io.LimitReader(resp.Body, 4096))
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+				}
 				resp.Body.Close()
+				pid = generationPID(resp.Header, body)
 				if err == nil && (resp.StatusCode < 200 || resp.StatusCode > 299) {
-					c.record(classNon2xx, fmt.Sprintf("status %d", resp.StatusCode))
+					c.fail(classNon2xx, fmt.Sprintf("status %d", resp.StatusCode), t0, ci, pid)
 					return
 				}
 			}
 			if err != nil {
-				cl := classify(err)
-				c.record(cl, err.Error())
+				c.fail(classify(err), err.Error(), t0, ci, 0)
 				return
 			}
-			c.ok(time.Since(t0))
+			c.ok(t0, time.Now(), ci, pid)
 		}()
 	}
 	wg.Wait()
@@ -182,6 +230,34 @@ func classify(err error) class {
 	return classOther
 }
 
+var classNames = [...]string{classRefused: "refused", classReset: "reset", classTimeout: "timeout", classNon2xx: "non2xx", classOther: "other"}
+
+// connInfo is what the client trace saw of a request's connection.
+type connInfo struct {
+	reused bool
+	local  string
+}
+
+// generationPID is the pid of the server generation that answered: an
+// X-Pid header (set by the HAProxy and nginx configurations of the peer
+// harness), else testproxy's body "epoch E pid P".
+func generationPID(h http.Header, body []byte) int {
+	if v := h.Get("X-Pid"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	f := strings.Fields(string(body))
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "pid" {
+			if n, err := strconv.Atoi(f[i+1]); err == nil {
+				return n
+			}
+		}
+	}
+	return 0
+}
+
 type counters struct {
 	sent, skipped atomic.Int64
 	mu            sync.Mutex
@@ -190,6 +266,27 @@ type counters struct {
 	lat           []time.Duration
 	msgs          map[string]bool
 	errs          []string
+	failures      []Failure
+	connPID       map[string]int // client address -> pid that last answered on it
+	gens          map[int]*GenSeen
+	genOrder      []int
+}
+
+func (c *counters) fail(cl class, msg string, start time.Time, ci connInfo, pid int) {
+	end := time.Now()
+	c.mu.Lock()
+	if len(c.failures) < maxFailures {
+		f := Failure{Start: start, End: end, Class: classNames[cl], Msg: msg, Reused: ci.reused, Local: ci.local}
+		if ci.reused {
+			f.ConnPID = c.connPID[ci.local]
+		}
+		if pid != 0 {
+			f.ConnPID = pid
+		}
+		c.failures = append(c.failures, f)
+	}
+	c.mu.Unlock()
+	c.record(cl, msg)
 }
 
 func (c *counters) record(cl class, msg string) {
@@ -205,11 +302,36 @@ func (c *counters) record(cl class, msg string) {
 	}
 }
 
-func (c *counters) ok(d time.Duration) {
+func (c *counters) ok(start, end time.Time, ci connInfo, pid int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.okCount++
-	c.lat = append(c.lat, d)
+	c.lat = append(c.lat, end.Sub(start))
+	if pid == 0 {
+		return
+	}
+	if ci.local != "" {
+		if c.connPID == nil {
+			c.connPID = map[string]int{}
+		}
+		c.connPID[ci.local] = pid
+	}
+	if c.gens == nil {
+		c.gens = map[int]*GenSeen{}
+	}
+	g := c.gens[pid]
+	if g == nil {
+		g = &GenSeen{PID: pid, FirstSeen: end}
+		c.gens[pid] = g
+		c.genOrder = append(c.genOrder, pid)
+	}
+	if end.Before(g.FirstSeen) {
+		g.FirstSeen = end
+	}
+	if end.After(g.LastSeen) {
+		g.LastSeen = end
+	}
+	g.OK++
 }
 
 func (c *counters) result() Result {
@@ -225,6 +347,11 @@ func (c *counters) result() Result {
 		Non2xx:  c.byClass[classNon2xx],
 		Other:   c.byClass[classOther],
 		Errors:  slices.Clone(c.errs),
+
+		Failures: slices.Clone(c.failures),
+	}
+	for _, pid := range c.genOrder {
+		r.Generations = append(r.Generations, *c.gens[pid])
 	}
 	if n := len(c.lat); n > 0 {
 		slices.Sort(c.lat)
