@@ -40,7 +40,7 @@ func TestGracefulStop(t *testing.T) {
 			env := newProxyEnv(t)
 			flags := append([]string{"--drain-time", "1s", "--parent-shutdown-time", "2s", "--term-wait", "10s"}, tc.flags...)
 			r := startRestarter(t, env.RestarterArgs(flags, "--term-immediate", "--drain-strategy", "immediate")...)
-			waitLive(t, env.Admin, 0, 20*time.Second)
+			waitServing(t, env, 0, 20*time.Second)
 			res, took, drained := loadAcrossStop(t, env, r)
 			code, err := r.Wait(time.Second)
 			t.Logf("%s stop: took %v; in flight at SIGTERM %d (finished %d); after SIGTERM: %d ok (%d with Connection: close), %d cut, %d refused; exit %d",
@@ -182,7 +182,7 @@ func TestGracefulStopSecondSignal(t *testing.T) {
 	env := newProxyEnv(t)
 	r := startRestarter(t, env.RestarterArgs([]string{"--drain-time", "30s", "--parent-shutdown-time", "40s",
 		"--stop-drain-time", "60s"}, "--term-immediate")...)
-	waitLive(t, env.Admin, 0, 20*time.Second)
+	waitServing(t, env, 0, 20*time.Second)
 	c, err := net.Dial("tcp", env.Listen) // an idle connection: the drain cannot end by itself
 	if err != nil {
 		t.Fatal(err)

@@ -52,6 +52,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotrestart/restarter/control"
 	"github.com/hotrestart/restarter/internal/testutil"
 	"golang.org/x/sys/unix"
 )
@@ -358,6 +359,30 @@ func waitLive(t testing.TB, admin string, epoch int, d time.Duration) {
 			return fmt.Errorf("server_info: state %s epoch %d, want LIVE at epoch %d", st, ep, epoch)
 		}
 		return nil
+	})
+}
+
+// waitServing waits until the restarter of env reports epoch ready
+// (`restarter status --json`): the proxy's admin saying LIVE is not enough
+// before a stop, as the restarter ends a generation it has not yet seen ready
+// with SIGKILL (a stop then drains nothing).
+func waitServing(t testing.TB, env *ProxyEnv, epoch uint32, d time.Duration) {
+	t.Helper()
+	testutil.WaitFor(t, d, func() error {
+		out, err := exec.Command(env.Bin.Restarter, "status", "--json", "--runtime-dir", env.RuntimeDir).Output()
+		if err != nil {
+			return fmt.Errorf("restarter status: %w", err)
+		}
+		var st control.Status
+		if err := json.Unmarshal(out, &st); err != nil {
+			return fmt.Errorf("restarter status --json: %w", err)
+		}
+		for _, g := range st.Generations {
+			if g.Epoch == epoch && g.State == control.StateReady {
+				return nil
+			}
+		}
+		return fmt.Errorf("epoch %d not ready yet: %+v", epoch, st.Generations)
 	})
 }
 
