@@ -5,12 +5,12 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/hotrestart/restarter/internal/osutil"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
@@ -43,7 +43,7 @@ func (s *Supervisor) writeRecord() {
 			fmt.Fprintf(&b, "%d %d %d\n", g.pgid, g.pgStart, g.epoch)
 		}
 	}
-	if err := writeFileAtomic(s.cfg.RecordPath, b.String()); err != nil {
+	if err := osutil.WriteFileAtomic(s.cfg.RecordPath, []byte(b.String()), 0o600); err != nil {
 		s.log.Warn("cannot record the generations; a restarter that is SIGKILLed may leave a forked proxy behind", zap.Error(err))
 	}
 }
@@ -130,25 +130,4 @@ func (s *Supervisor) endLeftovers() {
 		}
 	}
 	os.Remove(s.cfg.RecordPath)
-}
-
-// writeFileAtomic writes content to path through a temporary file and a
-// rename, so a reader never sees a partial record.
-func writeFileAtomic(path, content string) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = f.WriteString(content)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

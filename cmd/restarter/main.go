@@ -294,14 +294,14 @@ func setup(cfg *Config, log *zap.Logger) (cleanup func(), code int) {
 	cfg.BaseID = lock.ID
 	log.Info("base id", zap.Uint32("base_id", lock.ID), zap.Bool("dynamic", cfg.DynamicBaseID), zap.String("lock", lock.Path))
 	if cfg.BaseIDPath != "" {
-		if err := writeAtomic(cfg.BaseIDPath, strconv.FormatUint(uint64(lock.ID), 10)+"\n"); err != nil {
+		if err := osutil.WriteFileAtomic(cfg.BaseIDPath, []byte(strconv.FormatUint(uint64(lock.ID), 10)+"\n"), 0o644); err != nil {
 			log.Error("--base-id-path", zap.Error(err))
 			return cleanup, exitUsage
 		}
 	}
 	if cfg.PidFile != "" {
 		pid := strconv.Itoa(os.Getpid())
-		if err := writeAtomic(cfg.PidFile, pid+"\n"); err != nil {
+		if err := osutil.WriteFileAtomic(cfg.PidFile, []byte(pid+"\n"), 0o644); err != nil {
 			log.Error("--pid-file", zap.Error(err))
 			return cleanup, exitUsage
 		}
@@ -354,35 +354,6 @@ func newLogger(format string, level zapcore.Level, w io.Writer) *zap.Logger {
 	}
 	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)
 	return zap.New(core).With(zap.Int("restarter_pid", os.Getpid()))
-}
-
-// writeAtomic writes content to path through a temporary file and a rename,
-// so readers never see a partial file.
-func writeAtomic(path, content string) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.WriteString(content)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // removeIfOurs removes the pid file unless another process has replaced it.
