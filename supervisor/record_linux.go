@@ -99,7 +99,7 @@ func (s *Supervisor) endLeftovers() {
 	}
 	want := "BASE_ID=" + strconv.FormatUint(uint64(s.cfg.BaseID), 10)
 	var killed []int
-	for _, pid := range allPIDs() {
+	for _, pid := range osutil.PIDs() {
 		st, ok := readProcStat(pid)
 		if !ok || st.state == 'Z' || pid == os.Getpid() {
 			continue

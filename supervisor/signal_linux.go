@@ -5,6 +5,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hotrestart/restarter/internal/osutil"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
@@ -84,7 +85,7 @@ func (s *Supervisor) signalTree(g *gen, sig syscall.Signal) {
 func groupMembers(pgid int, leaderStart uint64) []int {
 	self := os.Getpid()
 	var out []int
-	for _, pid := range allPIDs() {
+	for _, pid := range osutil.PIDs() {
 		st, ok := readProcStat(pid)
 		if !ok || st.pgrp != pgid || st.state == 'Z' || st.start < leaderStart {
 			continue
