@@ -22,31 +22,6 @@ func orphanChildren() []int {
 	return out
 }
 
-// procStat is what the supervisor reads from /proc/<pid>/stat (osutil owns
-// the parsing).
-type procStat struct {
-	ppid  int
-	state byte   // R, S, D, T (stopped), t (traced), Z ...
-	pgrp  int    // process group
-	start uint64 // start time in clock ticks since boot: with the pid, it names one process
-}
-
-// readProcStat reads /proc/<pid>/stat; ok is false when the process is gone
-// or its line is malformed.
-func readProcStat(pid int) (procStat, bool) {
-	st, err := osutil.ReadStat(pid)
-	if err != nil {
-		return procStat{}, false
-	}
-	return procStat{ppid: st.PPID, state: st.State, pgrp: st.Pgrp, start: st.StartTime}, true
-}
-
-// readStat returns ppid and state from /proc/<pid>/stat.
-func readStat(pid int) (ppid int, state byte, ok bool) {
-	st, ok := readProcStat(pid)
-	return st.ppid, st.state, ok
-}
-
 // environHas reports whether pid's environment contains kv. An environment
 // that cannot be read (the process is gone, or belongs to another uid) does
 // not match: adopting a process we cannot identify is worse than losing

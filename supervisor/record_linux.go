@@ -1,8 +1,6 @@
 package supervisor
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"strconv"
@@ -30,8 +28,6 @@ import (
 // pgid or record left from a different boot or instance matches nothing.
 // A process that left its group (setsid) is out of reach.
 
-const recordHeader = "# restarter generations: pgid leader-start-ticks epoch\n"
-
 func (s *Supervisor) writeRecord() {
 	if s.cfg.RecordPath == "" {
 		return
@@ -52,33 +48,6 @@ func (s *Supervisor) removeRecord() {
 	if s.cfg.RecordPath != "" && len(s.gens) == 0 {
 		os.Remove(s.cfg.RecordPath)
 	}
-}
-
-type recordedGroup struct {
-	pgid  int
-	start uint64
-	epoch uint32
-}
-
-func readRecord(path string) ([]recordedGroup, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var out []recordedGroup
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		var r recordedGroup
-		if _, err := fmt.Sscanf(line, "%d %d %d", &r.pgid, &r.start, &r.epoch); err != nil || r.pgid <= 1 {
-			return out, fmt.Errorf("%s: bad line %q", path, line)
-		}
-		out = append(out, r)
-	}
-	return out, sc.Err()
 }
 
 // leftoverWait bounds how long endLeftovers waits for what it killed.
