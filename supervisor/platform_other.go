@@ -12,8 +12,9 @@ import (
 
 // The supervisor needs Linux: a child subreaper (prctl), a forking thread
 // with PR_SET_PDEATHSIG, pidfds and /proc. Elsewhere it builds (so the
-// package can be imported and vetted) and New's setup fails with
-// errNotLinux; the functions below are never reached.
+// package can be imported and vetted), and Run fails at once: epoch 0
+// cannot start (errNotLinux). The stubs below that do nothing are reached
+// only with no generation alive.
 
 var errNotLinux = fmt.Errorf("supervisor: needs Linux (child subreaper, parent-death signal, /proc), not %s: %w", runtime.GOOS, errors.ErrUnsupported)
 
