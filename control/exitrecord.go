@@ -4,8 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/hotrestart/restarter/internal/osutil"
 )
 
 // ExitRecord is the verdict a restarter leaves in its runtime dir as it
@@ -29,20 +30,8 @@ func WriteExitRecord(path string, r ExitRecord) error {
 	if err != nil {
 		return fmt.Errorf("exit record: %w", err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+	if err := osutil.WriteFileAtomic(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("exit record: %w", err)
-	}
-	_, err = f.Write(append(b, '\n'))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("exit record %s: %w", path, err)
 	}
 	return nil
 }

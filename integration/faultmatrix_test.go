@@ -21,7 +21,6 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -267,13 +266,7 @@ func (in *fmInstance) cli(t *testing.T, args ...string) (int, string) {
 }
 
 func (in *fmInstance) status() (control.Status, error) {
-	var st control.Status
-	cmd := exec.Command(in.env.Bin.Restarter, "status", "--json", "--runtime-dir", in.env.RuntimeDir, "--timeout", "5s")
-	out, err := cmd.Output()
-	if err != nil {
-		return st, fmt.Errorf("status: %w", err)
-	}
-	return st, json.Unmarshal(out, &st)
+	return restarterStatus(in.env.Bin.Restarter, in.env.RuntimeDir)
 }
 
 func servingGen(st control.Status) *control.Generation {

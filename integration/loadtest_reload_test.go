@@ -403,15 +403,9 @@ func machine() string {
 			}
 		}
 	}
-	var u syscall.Utsname
 	rel := ""
-	if syscall.Uname(&u) == nil {
-		for _, c := range u.Release {
-			if c == 0 {
-				break
-			}
-			rel += string(rune(c))
-		}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		rel = strings.TrimSpace(string(b))
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	return fmt.Sprintf("%d CPUs (%s), Linux %s, loadavg %s", runtime.NumCPU(), cpu, rel, strings.TrimSpace(string(load)))

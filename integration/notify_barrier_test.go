@@ -27,11 +27,11 @@ func TestReadyNotifySystemdNotify(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "notify.out")
 	script := fmt.Sprintf(`%s --ready >%s 2>&1; echo "rc=$?" >>%s; exec sleep 600`, notify, out, out)
-	r := startProc(t, b.Restarter, "--runtime-dir", dir, "--base-id", strconv.FormatUint(uint64(uniqueBaseID(t)), 10),
+	startProc(t, b.Restarter, "--runtime-dir", dir, "--base-id", strconv.FormatUint(uint64(uniqueBaseID(t)), 10),
 		"--log-format", "json", "--ready=notify", "--ready-timeout", "20s", "--", "/bin/sh", "-c", script)
 	testutil.WaitFor(t, 20*time.Second, func() error {
-		if countEvents(r.Events(), "ready") == 0 {
-			return fmt.Errorf("generation not ready yet")
+		if st, err := restarterStatus(b.Restarter, dir); err != nil || !generationReady(st, 0) {
+			return fmt.Errorf("epoch 0 not ready yet (%v)", err)
 		}
 		b, _ := os.ReadFile(out)
 		if !strings.Contains(string(b), "rc=") {

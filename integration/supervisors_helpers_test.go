@@ -31,8 +31,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/hotrestart/restarter/integration/loadgen"
 	"github.com/hotrestart/restarter/internal/testutil"
 )
@@ -59,7 +57,7 @@ func runReaper(args []string) int {
 		fmt.Fprintln(os.Stderr, "reaper: no command")
 		return 2
 	}
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+	if err := becomeSubreaper(); err != nil {
 		fmt.Fprintf(os.Stderr, "reaper: PR_SET_CHILD_SUBREAPER: %v\n", err)
 		return 2
 	}

@@ -3,10 +3,10 @@ package supervisor
 import "strconv"
 
 // This file is the evidence the supervisor trusts about a generation that
-// readiness probes cannot give: whether it still listens, and whether it is
-// stopped. Both come from /proc, not from an address another process may
-// have taken over (the admin address passes to every new generation, even
-// one that then dies).
+// readiness probes cannot give: whether it still listens (and stoppedState,
+// in procstat.go: whether it is stopped). Both come from /proc, not from an
+// address another process may have taken over (the admin address passes to
+// every new generation, even one that then dies).
 
 // listening reports whether the process tree of the generation (pid, with
 // its descendants and re-parented forks that carry its RESTART_EPOCH) holds
@@ -30,11 +30,4 @@ func listening(pid int, epoch uint32) (yes, ok bool) {
 		}
 	}
 	return false, true
-}
-
-// stoppedState reports whether pid is stopped (SIGSTOP, a debugger): such
-// a process accepts connections into its backlog and answers none.
-func stoppedState(pid int) bool {
-	st, ok := readProcStat(pid)
-	return ok && (st.state == 'T' || st.state == 't')
 }

@@ -1,16 +1,14 @@
 package supervisor
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/hotrestart/restarter/internal/osutil"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
@@ -30,8 +28,6 @@ import (
 // pgid or record left from a different boot or instance matches nothing.
 // A process that left its group (setsid) is out of reach.
 
-const recordHeader = "# restarter generations: pgid leader-start-ticks epoch\n"
-
 func (s *Supervisor) writeRecord() {
 	if s.cfg.RecordPath == "" {
 		return
@@ -43,7 +39,7 @@ func (s *Supervisor) writeRecord() {
 			fmt.Fprintf(&b, "%d %d %d\n", g.pgid, g.pgStart, g.epoch)
 		}
 	}
-	if err := writeFileAtomic(s.cfg.RecordPath, b.String()); err != nil {
+	if err := osutil.WriteFileAtomic(s.cfg.RecordPath, []byte(b.String()), 0o600); err != nil {
 		s.log.Warn("cannot record the generations; a restarter that is SIGKILLed may leave a forked proxy behind", zap.Error(err))
 	}
 }
@@ -52,33 +48,6 @@ func (s *Supervisor) removeRecord() {
 	if s.cfg.RecordPath != "" && len(s.gens) == 0 {
 		os.Remove(s.cfg.RecordPath)
 	}
-}
-
-type recordedGroup struct {
-	pgid  int
-	start uint64
-	epoch uint32
-}
-
-func readRecord(path string) ([]recordedGroup, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var out []recordedGroup
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		var r recordedGroup
-		if _, err := fmt.Sscanf(line, "%d %d %d", &r.pgid, &r.start, &r.epoch); err != nil || r.pgid <= 1 {
-			return out, fmt.Errorf("%s: bad line %q", path, line)
-		}
-		out = append(out, r)
-	}
-	return out, sc.Err()
 }
 
 // leftoverWait bounds how long endLeftovers waits for what it killed.
@@ -99,7 +68,7 @@ func (s *Supervisor) endLeftovers() {
 	}
 	want := "BASE_ID=" + strconv.FormatUint(uint64(s.cfg.BaseID), 10)
 	var killed []int
-	for _, pid := range allPIDs() {
+	for _, pid := range osutil.PIDs() {
 		st, ok := readProcStat(pid)
 		if !ok || st.state == 'Z' || pid == os.Getpid() {
 			continue
@@ -130,25 +99,4 @@ func (s *Supervisor) endLeftovers() {
 		}
 	}
 	os.Remove(s.cfg.RecordPath)
-}
-
-// writeFileAtomic writes content to path through a temporary file and a
-// rename, so a reader never sees a partial record.
-func writeFileAtomic(path, content string) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = f.WriteString(content)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

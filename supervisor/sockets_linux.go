@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/hotrestart/restarter/internal/osutil"
 )
 
 // This file answers "which process holds the TCP listener for this
@@ -85,7 +87,7 @@ func listenOwner(addr netip.AddrPort, pids []int) (ListenOwner, error) {
 	for _, pid := range pids {
 		mine[pid] = true
 	}
-	for _, pid := range allPIDs() {
+	for _, pid := range osutil.PIDs() {
 		if !mine[pid] && holdsAny(pid, inodes) != 0 {
 			out.Other = pid
 			return out, nil
@@ -268,21 +270,6 @@ func holdsAnyErr[V any](pid int, inodes map[uint64]V) (uint64, error) {
 	return 0, nil
 }
 
-// allPIDs lists the processes in /proc.
-func allPIDs() []int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, e := range ents {
-		if pid, err := strconv.Atoi(e.Name()); err == nil {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
 // processTree returns the live processes of a generation: root and its
 // descendants, and every descendant of this process whose environment has
 // envKV (RESTART_EPOCH=<n>: a start script's proxy is re-parented to the
@@ -291,7 +278,7 @@ func allPIDs() []int {
 func processTree(root int, envKV string) []int {
 	children := map[int][]int{}
 	var pids []int
-	for _, pid := range allPIDs() {
+	for _, pid := range osutil.PIDs() {
 		if ppid, state, ok := readStat(pid); ok && state != 'Z' {
 			children[ppid] = append(children[ppid], pid)
 			pids = append(pids, pid)

@@ -177,41 +177,11 @@ func parseFlags(args []string) (Config, error) {
 	fs.SetOutput(io.Discard)
 	fs.SetInterspersed(false) // START_SCRIPT's or COMMAND's own flags are not ours
 	fs.SortFlags = false
-	fs.BoolVar(&c.Envoy, "envoy", false, "append Envoy's hot-restart flags to COMMAND (default: on when COMMAND is envoy)")
-	fs.DurationVar(&c.DrainTime, "drain-time", 600*time.Second, "how long an old generation drains (Envoy --drain-time-s)")
-	drainS := fs.Int64("drain-time-s", 600, "--drain-time in whole seconds (Envoy spelling)")
-	fs.DurationVar(&c.ParentShutdownTime, "parent-shutdown-time", 900*time.Second, "when the new generation terminates the old; must be longer than --drain-time")
-	pstS := fs.Int64("parent-shutdown-time-s", 900, "--parent-shutdown-time in whole seconds (Envoy spelling)")
-	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "backstop: SIGTERM old generations still alive this long after parent-shutdown time")
-	fs.DurationVar(&c.TermWait, "term-wait", 30*time.Second, "wait after SIGTERM before SIGKILL")
-	fs.DurationVar(&c.StopDrainTime, "stop-drain-time", 0, "on SIGTERM/SIGINT drain the serving generation first, up to this long (with --ready-envoy-admin: POST /drain_listeners?graceful, done early at 0 connections); 0: stop at once")
-	fs.DurationVar(&c.ReadyAfter, "ready-after", 5*time.Second, "a generation is ready once it has survived this long")
-	fs.StringVar(&c.ReadyURL, "ready-url", "", "a generation is ready when GET `URL` answers 200 ({{epoch}} etc. are expanded)")
-	fs.StringVar(&c.ReadyCmd, "ready-cmd", "", "a generation is ready when sh -c `CMD` exits 0 ({{epoch}} etc. are expanded)")
-	fs.StringVar(&c.ReadyEnvoyAdmin, "ready-envoy-admin", "", "a generation is ready when Envoy's admin at `ADDR` reports LIVE at its epoch")
-	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", 5*time.Minute, "not ready by then counts as a failed start")
-	fs.DurationVar(&c.ReadyInterval, "ready-interval", 200*time.Millisecond, "how often readiness is polled")
-	fs.DurationVar(&c.LiveInterval, "live-interval", 5*time.Second, "how often the serving generation is checked (process state, readiness probe, still listening)")
-	fs.IntVar(&c.LiveFailures, "live-failures", 3, "this many failed checks in a row make the serving generation hung: everything is killed and the restarter exits 1")
-	readyMode := fs.String("ready", "", "the value `notify` makes a generation ready when its process tree sends READY=1 to the NOTIFY_SOCKET it gets")
-	validateCmd := fs.String("validate-cmd", "", "run sh -c `CMD` before each reload; non-zero aborts it (default in --envoy mode: COMMAND --mode validate; '' turns that off)")
-	noValidate := fs.Bool("no-validate", false, "do not validate before reloads (turns off the --envoy mode default)")
-	fs.DurationVar(&c.ValidateTimeout, "validate-timeout", 2*time.Minute, "a validator still running after this long is killed and the reload aborted")
-	fs.StringArrayVar(&c.Watch, "watch", nil, "reload when the file or directory `PATH` changes (repeatable)")
-	fs.DurationVar(&c.WatchDebounce, "watch-debounce", time.Second, "quiet time after a change before --watch reloads")
-	fs.StringVar(&c.Pacing, "reload-pacing", "auto", "protect-drain: hold a reload while an older generation drains (Envoy's third generation would cut it); envoy: start at once, three generations live; none: never hold; auto: protect-drain with --envoy or a START_SCRIPT, else none")
-	fs.DurationVar(&c.MaxReloadDelay, "max-reload-delay", 0, "longest a reload is held by --reload-pacing=protect-drain, then it cuts the drain (default --parent-shutdown-time + --shutdown-grace)")
-	baseID := fs.Int64("base-id", 0, fmt.Sprintf("base id passed to every generation (0..%d)", baseid.Max))
-	fs.BoolVar(&c.DynamicBaseID, "use-dynamic-base-id", false, "pick a free base id once at start and keep it")
-	fs.StringVar(&c.BaseIDPath, "base-id-path", "", "write the base id in use to `FILE`")
-	fs.StringVar(&c.RuntimeDir, "runtime-dir", "", "`DIR` for locks and the control, notify and hot-restart sockets; created 0700, refused if others may write to it (default "+control.DefaultRuntimeDirRule+")")
-	fs.StringVar(&c.PidFile, "pid-file", "", "write the restarter's pid to `FILE` (atomically; removed on exit)")
-	fs.StringVar(&c.Name, "name", "", "instance name for the control CLI and socket (default base-<id>)")
-	fs.StringVar(&c.LogFormat, "log-format", "console", "console or json")
-	fs.StringVar(&c.MetricsAddress, "metrics-address", "", "serve Prometheus /metrics and /healthz on `ADDR` (host:port)")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	fs.BoolVarP(&c.Help, "help", "h", false, "show this help")
-	fs.BoolVar(&c.Version, "version", false, "print the version")
+	var raw rawFlags
+	defineLifecycleFlags(fs, &c, &raw)
+	defineReadinessFlags(fs, &c, &raw)
+	defineReloadFlags(fs, &c, &raw)
+	defineInstanceFlags(fs, &c, &raw)
 	c.usage = helpHead + fs.FlagUsages() + strings.Replace(helpTail, "{{commands}}", control.CommandHelp("    "), 1)
 
 	if err := fs.Parse(args); err != nil {
@@ -227,7 +197,87 @@ func parseFlags(args []string) (Config, error) {
 	if c.RuntimeDir == "" {
 		c.RuntimeDir = control.DefaultRuntimeDir()
 	}
+	if err := checkDurations(&c, fs, raw); err != nil {
+		return c, err
+	}
+	if err := checkInstance(&c, fs, raw); err != nil {
+		return c, err
+	}
+	if err := checkReadiness(&c, fs, *raw.readyMode); err != nil {
+		return c, err
+	}
+	if *raw.noValidate && *raw.validateCmd != "" {
+		return c, usagef("give --validate-cmd or --no-validate, not both")
+	}
+	v := validatorChoice{cmd: *raw.validateCmd, set: fs.Changed("validate-cmd"), off: *raw.noValidate}
+	return c, parseCommand(&c, fs, v)
+}
 
+// rawFlags are the flags whose values parseFlags checks or converts before
+// they go into Config.
+type rawFlags struct {
+	drainS, pstS, baseID          *int64
+	readyMode, validateCmd, level *string
+	noValidate                    *bool
+}
+
+// defineLifecycleFlags: the generations' timeline (drain, parent shutdown,
+// termination).
+func defineLifecycleFlags(fs *pflag.FlagSet, c *Config, raw *rawFlags) {
+	fs.BoolVar(&c.Envoy, "envoy", false, "append Envoy's hot-restart flags to COMMAND (default: on when COMMAND is envoy)")
+	fs.DurationVar(&c.DrainTime, "drain-time", 600*time.Second, "how long an old generation drains (Envoy --drain-time-s)")
+	raw.drainS = fs.Int64("drain-time-s", 600, "--drain-time in whole seconds (Envoy spelling)")
+	fs.DurationVar(&c.ParentShutdownTime, "parent-shutdown-time", 900*time.Second, "when the new generation terminates the old; must be longer than --drain-time")
+	raw.pstS = fs.Int64("parent-shutdown-time-s", 900, "--parent-shutdown-time in whole seconds (Envoy spelling)")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "backstop: SIGTERM old generations still alive this long after parent-shutdown time")
+	fs.DurationVar(&c.TermWait, "term-wait", 30*time.Second, "wait after SIGTERM before SIGKILL")
+	fs.DurationVar(&c.StopDrainTime, "stop-drain-time", 0, "on SIGTERM/SIGINT drain the serving generation first, up to this long (with --ready-envoy-admin: POST /drain_listeners?graceful, done early at 0 connections); 0: stop at once")
+}
+
+// defineReadinessFlags: when a generation is ready, and how the serving one
+// is checked.
+func defineReadinessFlags(fs *pflag.FlagSet, c *Config, raw *rawFlags) {
+	fs.DurationVar(&c.ReadyAfter, "ready-after", 5*time.Second, "a generation is ready once it has survived this long")
+	fs.StringVar(&c.ReadyURL, "ready-url", "", "a generation is ready when GET `URL` answers 200 ({{epoch}} etc. are expanded)")
+	fs.StringVar(&c.ReadyCmd, "ready-cmd", "", "a generation is ready when sh -c `CMD` exits 0 ({{epoch}} etc. are expanded)")
+	fs.StringVar(&c.ReadyEnvoyAdmin, "ready-envoy-admin", "", "a generation is ready when Envoy's admin at `ADDR` reports LIVE at its epoch")
+	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", 5*time.Minute, "not ready by then counts as a failed start")
+	fs.DurationVar(&c.ReadyInterval, "ready-interval", 200*time.Millisecond, "how often readiness is polled")
+	fs.DurationVar(&c.LiveInterval, "live-interval", 5*time.Second, "how often the serving generation is checked (process state, readiness probe, still listening)")
+	fs.IntVar(&c.LiveFailures, "live-failures", 3, "this many failed checks in a row make the serving generation hung: everything is killed and the restarter exits 1")
+	raw.readyMode = fs.String("ready", "", "the value `notify` makes a generation ready when its process tree sends READY=1 to the NOTIFY_SOCKET it gets")
+}
+
+// defineReloadFlags: what runs before a reload and what triggers one.
+func defineReloadFlags(fs *pflag.FlagSet, c *Config, raw *rawFlags) {
+	raw.validateCmd = fs.String("validate-cmd", "", "run sh -c `CMD` before each reload; non-zero aborts it (default in --envoy mode: COMMAND --mode validate; '' turns that off)")
+	raw.noValidate = fs.Bool("no-validate", false, "do not validate before reloads (turns off the --envoy mode default)")
+	fs.DurationVar(&c.ValidateTimeout, "validate-timeout", 2*time.Minute, "a validator still running after this long is killed and the reload aborted")
+	fs.StringArrayVar(&c.Watch, "watch", nil, "reload when the file or directory `PATH` changes (repeatable)")
+	fs.DurationVar(&c.WatchDebounce, "watch-debounce", time.Second, "quiet time after a change before --watch reloads")
+	fs.StringVar(&c.Pacing, "reload-pacing", "auto", "protect-drain: hold a reload while an older generation drains (Envoy's third generation would cut it); envoy: start at once, three generations live; none: never hold; auto: protect-drain with --envoy or a START_SCRIPT, else none")
+	fs.DurationVar(&c.MaxReloadDelay, "max-reload-delay", 0, "longest a reload is held by --reload-pacing=protect-drain, then it cuts the drain (default --parent-shutdown-time + --shutdown-grace)")
+}
+
+// defineInstanceFlags: the instance's identity, files, logs and metrics.
+func defineInstanceFlags(fs *pflag.FlagSet, c *Config, raw *rawFlags) {
+	raw.baseID = fs.Int64("base-id", 0, fmt.Sprintf("base id passed to every generation (0..%d)", baseid.Max))
+	fs.BoolVar(&c.DynamicBaseID, "use-dynamic-base-id", false, "pick a free base id once at start and keep it")
+	fs.StringVar(&c.BaseIDPath, "base-id-path", "", "write the base id in use to `FILE`")
+	fs.StringVar(&c.RuntimeDir, "runtime-dir", "", "`DIR` for locks and the control, notify and hot-restart sockets; created 0700, refused if others may write to it (default "+control.DefaultRuntimeDirRule+")")
+	fs.StringVar(&c.PidFile, "pid-file", "", "write the restarter's pid to `FILE` (atomically; removed on exit)")
+	fs.StringVar(&c.Name, "name", "", "instance name for the control CLI and socket (default base-<id>)")
+	fs.StringVar(&c.LogFormat, "log-format", "console", "console or json")
+	fs.StringVar(&c.MetricsAddress, "metrics-address", "", "serve Prometheus /metrics and /healthz on `ADDR` (host:port)")
+	raw.level = fs.String("log-level", "info", "debug, info, warn or error")
+	fs.BoolVarP(&c.Help, "help", "h", false, "show this help")
+	fs.BoolVar(&c.Version, "version", false, "print the version")
+}
+
+// checkDurations: no negative durations, no zero where zero would spin or
+// never end, the Envoy-spelled second aliases, and parent shutdown after
+// drain.
+func checkDurations(c *Config, fs *pflag.FlagSet, raw rawFlags) error {
 	for _, p := range []struct {
 		name string
 		d    time.Duration
@@ -236,11 +286,11 @@ func parseFlags(args []string) (Config, error) {
 		{"validate-timeout", c.ValidateTimeout}, {"watch-debounce", c.WatchDebounce}, {"stop-drain-time", c.StopDrainTime},
 		{"live-interval", c.LiveInterval}, {"max-reload-delay", c.MaxReloadDelay}} {
 		if p.d < 0 {
-			return c, usagef("--%s (%s) must not be negative", p.name, p.d)
+			return usagef("--%s (%s) must not be negative", p.name, p.d)
 		}
 	}
 	if c.LiveFailures < 1 {
-		return c, usagef("--live-failures (%d) must be at least 1", c.LiveFailures)
+		return usagef("--live-failures (%d) must be at least 1", c.LiveFailures)
 	}
 	for _, p := range []struct {
 		name string
@@ -248,7 +298,7 @@ func parseFlags(args []string) (Config, error) {
 	}{{"term-wait", c.TermWait}, {"ready-timeout", c.ReadyTimeout}, {"ready-interval", c.ReadyInterval},
 		{"validate-timeout", c.ValidateTimeout}, {"live-interval", c.LiveInterval}} {
 		if p.d == 0 {
-			return c, usagef("--%s must be longer than 0", p.name)
+			return usagef("--%s must be longer than 0", p.name)
 		}
 	}
 	alias := func(long, short string, n int64, d *time.Duration) error {
@@ -264,42 +314,39 @@ func parseFlags(args []string) (Config, error) {
 		*d = time.Duration(n) * time.Second
 		return nil
 	}
-	if err := alias("drain-time", "drain-time-s", *drainS, &c.DrainTime); err != nil {
-		return c, err
+	if err := alias("drain-time", "drain-time-s", *raw.drainS, &c.DrainTime); err != nil {
+		return err
 	}
-	if err := alias("parent-shutdown-time", "parent-shutdown-time-s", *pstS, &c.ParentShutdownTime); err != nil {
-		return c, err
+	if err := alias("parent-shutdown-time", "parent-shutdown-time-s", *raw.pstS, &c.ParentShutdownTime); err != nil {
+		return err
 	}
 	if c.ParentShutdownTime <= c.DrainTime {
-		return c, usagef("--parent-shutdown-time (%s) must be longer than --drain-time (%s)", c.ParentShutdownTime, c.DrainTime)
+		return usagef("--parent-shutdown-time (%s) must be longer than --drain-time (%s)", c.ParentShutdownTime, c.DrainTime)
 	}
 	if _, err := supervisor.ParsePacing(c.Pacing); err != nil && c.Pacing != "auto" {
-		return c, usagef("--reload-pacing %q: use auto, protect-drain, envoy or none", c.Pacing)
+		return usagef("--reload-pacing %q: use auto, protect-drain, envoy or none", c.Pacing)
 	}
-	if *baseID < 0 || *baseID > baseid.Max {
-		return c, usagef("--base-id %d out of range: use 0..%d", *baseID, baseid.Max)
+	return nil
+}
+
+// checkInstance: the base id's range and source, the log format and level.
+func checkInstance(c *Config, fs *pflag.FlagSet, raw rawFlags) error {
+	if *raw.baseID < 0 || *raw.baseID > baseid.Max {
+		return usagef("--base-id %d out of range: use 0..%d", *raw.baseID, baseid.Max)
 	}
-	c.BaseID = uint32(*baseID)
+	c.BaseID = uint32(*raw.baseID)
 	if c.DynamicBaseID && fs.Changed("base-id") {
-		return c, usagef("give --base-id or --use-dynamic-base-id, not both")
+		return usagef("give --base-id or --use-dynamic-base-id, not both")
 	}
 	if c.LogFormat != "console" && c.LogFormat != "json" {
-		return c, usagef("--log-format %q: use console or json", c.LogFormat)
+		return usagef("--log-format %q: use console or json", c.LogFormat)
 	}
-	lv, err := zapcore.ParseLevel(*level)
+	lv, err := zapcore.ParseLevel(*raw.level)
 	if err != nil {
-		return c, usagef("--log-level %q: use debug, info, warn or error", *level)
+		return usagef("--log-level %q: use debug, info, warn or error", *raw.level)
 	}
 	c.LogLevel = lv
-
-	if err := checkReadiness(&c, fs, *readyMode); err != nil {
-		return c, err
-	}
-	if *noValidate && *validateCmd != "" {
-		return c, usagef("give --validate-cmd or --no-validate, not both")
-	}
-	v := validatorChoice{cmd: *validateCmd, set: fs.Changed("validate-cmd"), off: *noValidate}
-	return c, parseCommand(&c, fs, v)
+	return nil
 }
 
 // checkReadiness checks --name, --watch and that one readiness check at

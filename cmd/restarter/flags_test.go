@@ -202,21 +202,3 @@ func TestParseFlagsIssue4(t *testing.T) {
 		}
 	}
 }
-
-func TestWriteAtomic(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "f")
-	if err := writeAtomic(p, "1\n"); err != nil {
-		t.Fatal(err)
-	}
-	if err := writeAtomic(p, "2\n"); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(p)
-	ents, _ := os.ReadDir(filepath.Dir(p))
-	if string(b) != "2\n" || len(ents) != 1 {
-		t.Fatalf("got %q and %d entries, want \"2\\n\" and 1", b, len(ents))
-	}
-	if err := writeAtomic(filepath.Join(p, "sub"), "x"); err == nil {
-		t.Fatalf("writing under a file succeeded")
-	}
-}

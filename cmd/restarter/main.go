@@ -88,44 +88,20 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 		fmt.Fprintf(os.Stderr, "restarter: %v\n", err)
 		return exitUsage
 	}
-	var w *watch.Watcher
-	if len(cfg.Watch) > 0 {
-		var err error
-		if w, err = watch.New(cfg.Watch, cfg.WatchDebounce, log); err != nil {
-			log.Error("watch", zap.Error(err))
-			fmt.Fprintf(os.Stderr, "restarter: --watch: %v\n", err)
-			return exitUsage
-		}
+	w, err := newWatcher(cfg, log)
+	if err != nil {
+		return exitUsage
+	}
+	if w != nil {
 		defer w.Close()
 	}
 
 	startupWarnings(cfg, log)
 	n := sdnotify.NewNotifier(log)
 	hist := &history{}
-	sc := supervisorConfig(cfg, log)
-	sc.RecordPath = filepath.Join(cfg.RuntimeDir, instance+".generations")
-	if cfg.ReadyNotify {
-		nr := newNotifyReady(cfg.RuntimeDir, instance, log)
-		defer nr.Close()
-		sc.Readiness = nr
-		sc.GenerationEnv = nr.Env
-	}
-	var sup *supervisor.Supervisor
-	status := func() supervisor.Status { return sup.Status() }
-	sc.Validate = withHotRestartVersionCheck(cfg, sc.Validate, status, log)
-	sc.Validate = withStuckInitCheck(sc.Validate, status, log)
 	met := newMetricsHook(cfg)
-	tail := newStderrTail(os.Stderr, log)
-	defer tail.Close() // after Run returned: every generation is gone
-	sc.Starter = tail
-	sc.OnEvent = func(ev supervisor.Event) {
-		hist.observe(ev)
-		notifySystemd(n, ev)
-		met.observe(ev)
-		tail.observe(ev)
-	}
-	sc.OnEvent = wedgeHook(sc.OnEvent, func() *supervisor.Supervisor { return sup }, log)
-	sup, err := supervisor.New(sc)
+	sup, closeHooks, err := newSupervisor(cfg, instance, log, n, hist, met)
+	defer closeHooks() // after Run returned: every generation is gone
 	if err != nil {
 		log.Error("bad configuration", zap.Error(err))
 		return exitUsage
@@ -146,7 +122,62 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 	defer stopMetrics()
 	defer release() // runs before ctl.Close
 	log.Info("control socket", zap.String("path", ctlPath), zap.String("name", instance))
+	return runUntilExit(cfg, sup, w, n, ctlPath, sigc, log)
+}
 
+// newWatcher watches cfg.Watch (nil without --watch). Its error is already
+// reported.
+func newWatcher(cfg Config, log *zap.Logger) (*watch.Watcher, error) {
+	if len(cfg.Watch) == 0 {
+		return nil, nil
+	}
+	w, err := watch.New(cfg.Watch, cfg.WatchDebounce, log)
+	if err != nil {
+		log.Error("watch", zap.Error(err))
+		fmt.Fprintf(os.Stderr, "restarter: --watch: %v\n", err)
+		return nil, err
+	}
+	return w, nil
+}
+
+// newSupervisor wires the supervisor's hooks: readiness by notify, the
+// validator's checks, the stderr tail, and the event observers (history,
+// systemd, metrics, wedge detection). closeHooks, to run after Run has
+// returned, is non-nil even when New fails.
+func newSupervisor(cfg Config, instance string, log *zap.Logger, n *sdnotify.Notifier, hist *history, met *metricsHook) (sup *supervisor.Supervisor, closeHooks func(), err error) {
+	sc := supervisorConfig(cfg, log)
+	sc.RecordPath = filepath.Join(cfg.RuntimeDir, instance+".generations")
+	var nr *notifyReady
+	if cfg.ReadyNotify {
+		nr = newNotifyReady(cfg.RuntimeDir, instance, log)
+		sc.Readiness = nr
+		sc.GenerationEnv = nr.Env
+	}
+	status := func() supervisor.Status { return sup.Status() }
+	sc.Validate = withHotRestartVersionCheck(cfg, sc.Validate, status, log)
+	sc.Validate = withStuckInitCheck(sc.Validate, status, log)
+	tail := newStderrTail(os.Stderr, log)
+	closeHooks = func() {
+		tail.Close()
+		if nr != nil {
+			nr.Close()
+		}
+	}
+	sc.Starter = tail
+	sc.OnEvent = func(ev supervisor.Event) {
+		hist.observe(ev)
+		notifySystemd(n, ev)
+		met.observe(ev)
+		tail.observe(ev)
+	}
+	sc.OnEvent = wedgeHook(sc.OnEvent, func() *supervisor.Supervisor { return sup }, log)
+	sup, err = supervisor.New(sc)
+	return sup, closeHooks, err
+}
+
+// runUntilExit runs the supervisor, its watchdog and the --watch reloads
+// until a signal or the supervisor ends it, and leaves the exit record.
+func runUntilExit(cfg Config, sup *supervisor.Supervisor, w *watch.Watcher, n *sdnotify.Notifier, ctlPath string, sigc <-chan os.Signal, log *zap.Logger) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	runErr := make(chan error, 1)
@@ -159,9 +190,9 @@ func serve(cfg Config, log *zap.Logger, sigc <-chan os.Signal, release func()) i
 	exitRecord := control.ExitRecordPath(ctlPath)
 	os.Remove(exitRecord) // a previous instance's; we hold the base id lock
 	gs := newGracefulStop(cfg, log, func(s string) { _ = n.Stopping(s) })
-	err = signalLoop(sup, gs, sigc, runErr, log)
+	err := signalLoop(sup, gs, sigc, runErr, log)
 	code := exitCode(err, log)
-	// Before the control socket closes (deferred above): `restarter stop`
+	// Before the control socket closes (deferred by serve): `restarter stop`
 	// reads the record once the socket is gone.
 	rec := control.ExitRecord{PID: os.Getpid(), Code: code}
 	if err != nil {
@@ -295,14 +326,14 @@ func setup(cfg *Config, log *zap.Logger) (cleanup func(), code int) {
 	cfg.BaseID = lock.ID
 	log.Info("base id", zap.Uint32("base_id", lock.ID), zap.Bool("dynamic", cfg.DynamicBaseID), zap.String("lock", lock.Path))
 	if cfg.BaseIDPath != "" {
-		if err := writeAtomic(cfg.BaseIDPath, strconv.FormatUint(uint64(lock.ID), 10)+"\n"); err != nil {
+		if err := osutil.WriteFileAtomic(cfg.BaseIDPath, []byte(strconv.FormatUint(uint64(lock.ID), 10)+"\n"), 0o644); err != nil {
 			log.Error("--base-id-path", zap.Error(err))
 			return cleanup, exitUsage
 		}
 	}
 	if cfg.PidFile != "" {
 		pid := strconv.Itoa(os.Getpid())
-		if err := writeAtomic(cfg.PidFile, pid+"\n"); err != nil {
+		if err := osutil.WriteFileAtomic(cfg.PidFile, []byte(pid+"\n"), 0o644); err != nil {
 			log.Error("--pid-file", zap.Error(err))
 			return cleanup, exitUsage
 		}
@@ -357,35 +388,6 @@ func newLogger(format string, level zapcore.Level, w io.Writer) *zap.Logger {
 	}
 	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)
 	return zap.New(core).With(zap.Int("restarter_pid", os.Getpid()))
-}
-
-// writeAtomic writes content to path through a temporary file and a rename,
-// so readers never see a partial file.
-func writeAtomic(path, content string) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.WriteString(content)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // removeIfOurs removes the pid file unless another process has replaced it.

@@ -36,3 +36,6 @@ func AbstractHolders(name string) ([]Holder, []uint64, error) {
 
 // DescribeAbstractHolders needs Linux; elsewhere it is "".
 func DescribeAbstractHolders(name string) string { return "" }
+
+// PIDs needs Linux's /proc; elsewhere it lists nothing.
+func PIDs() []int { return nil }

@@ -31,3 +31,18 @@ func ProcessRunning(pid int) bool {
 	st, err := ReadStat(pid)
 	return err == nil && st.State != 'Z'
 }
+
+// PIDs lists the processes in /proc (nil when /proc cannot be read).
+func PIDs() []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotrestart/restarter/internal/osutil"
 )
 
 // Alive reports whether pid is a live process (not a zombie).
@@ -100,17 +102,9 @@ func SleepMarker() string {
 // PIDsWithArg lists the live processes that have arg among their
 // arguments (a zombie has none, so it is not listed).
 func PIDsWithArg(arg string) []int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+	for _, pid := range osutil.PIDs() {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		if err != nil {
 			continue
 		}
