@@ -14,7 +14,6 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
-	"golang.org/x/sys/unix"
 
 	"github.com/hotrestart/restarter/integration/loadgen"
 	"github.com/hotrestart/restarter/internal/testutil"
@@ -199,16 +198,6 @@ func (f peerFigures) row() string {
 
 const peerHeader = "| system | mode | reloads/s | busy | sent | ok | refused | reset | timeout | non2xx | other | new pids answering, of signals | SIGHUP → new generation answers, ms p50 / p99 | its process start → answers, ms p50 / p99 | load avg |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 
-// bootTicks is CLOCK_BOOTTIME in clock ticks (1/100 s), the unit of a
-// process's start time in /proc/<pid>/stat.
-func bootTicks() int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
-		return 0
-	}
-	return ts.Nano() / int64(10*time.Millisecond)
-}
-
 // procStartTicks is field 22 of /proc/<pid>/stat; false if the process is gone.
 func procStartTicks(pid int) (int64, bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -325,9 +314,7 @@ func runPeer(t *testing.T, p peer, keepAlive bool, rate, reloads, busy int, d ti
 	f.Signals = len(hups)
 	f.Generations = len(gens) - 1
 	// Boot ticks to wall time (10 ms resolution).
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
-	bootZero := time.Now().Add(-time.Duration(ts.Nano()))
+	bootZero := time.Now().Add(-time.Duration(bootTicks()) * 10 * time.Millisecond)
 	var lat, startLat []time.Duration
 	for _, h := range hups {
 		var best *seen
