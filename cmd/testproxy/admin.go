@@ -101,7 +101,13 @@ func (s *server) adminMux() http.Handler {
 			http.Error(w, "use POST", http.StatusMethodNotAllowed)
 			return
 		}
+		w.Header().Set("Content-Length", "3") // whole with the flush below
 		fmt.Fprintln(w, "OK")
+		// The answer goes out before the shutdown: during start-up the
+		// process exits at once, before the server would write it.
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
 		s.event(evQuit)
 	})
 	return mux
