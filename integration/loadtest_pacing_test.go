@@ -88,18 +88,23 @@ func TestPacingHoldsReloadUntilDrainingGenerationExits(t *testing.T) {
 		return nil
 	})
 	waitLive(t, env.Admin, 2, 30*time.Second)
-	evs := r.Events()
-	exit0, drain0, start2 := eventAt(evs, "generation exited", 0), eventAt(evs, "draining", 0), eventAt(evs, "started", 2)
-	if exit0.IsZero() || drain0.IsZero() || start2.IsZero() {
-		t.Fatalf("events: epoch 0 draining %v, exited %v; epoch 2 started %v: want all three", drain0, exit0, start2)
-	}
+	// The proxy may answer before the restarter's "started" event is out.
+	var exit0, drain0, start2 time.Time
+	testutil.WaitFor(t, 10*time.Second, func() error {
+		evs := r.Events()
+		exit0, drain0, start2 = eventAt(evs, "generation exited", 0), eventAt(evs, "draining", 0), eventAt(evs, "started", 2)
+		if exit0.IsZero() || drain0.IsZero() || start2.IsZero() {
+			return fmt.Errorf("events: epoch 0 draining %v, exited %v; epoch 2 started %v: want all three", drain0, exit0, start2)
+		}
+		return nil
+	})
 	if start2.Before(exit0) {
 		t.Errorf("epoch 2 started at %v, before epoch 0 exited at %v: the draining generation was cut", start2, exit0)
 	}
 	if d := exit0.Sub(drain0); d < 2*time.Second {
 		t.Errorf("epoch 0 exited %v into its drain, want it to drain its full 2s", d)
 	}
-	if n := countEvents(evs, "reload held"); n != 1 {
+	if n := countEvents(r.Events(), "reload held"); n != 1 {
 		t.Errorf("got %d \"reload held\" events, want 1", n)
 	}
 	st, err := statusJSON(t, env)
