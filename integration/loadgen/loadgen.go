@@ -98,35 +98,15 @@ func (r Result) String() string {
 // Run offers the configured load and returns when every started request has
 // finished. It stops issuing new requests early if ctx is cancelled.
 func Run(ctx context.Context, cfg Config) (Result, error) {
-	if cfg.Rate <= 0 {
-		return Result{}, fmt.Errorf("loadgen: rate %d must be positive", cfg.Rate)
-	}
-	if cfg.Duration <= 0 {
-		return Result{}, fmt.Errorf("loadgen: duration %v must be positive", cfg.Duration)
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 5 * time.Second
-	}
-	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 2048
+	if err := cfg.check(); err != nil {
+		return Result{}, err
 	}
 	req, err := http.NewRequest(http.MethodGet, cfg.URL, nil)
 	if err != nil {
 		return Result{}, fmt.Errorf("loadgen: url %q: %w", cfg.URL, err)
 	}
-
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: cfg.Timeout}).DialContext,
-		DisableKeepAlives:   !cfg.KeepAlive,
-		MaxIdleConnsPerHost: cfg.MaxInFlight,
-		ForceAttemptHTTP2:   false,
-	}
-	defer tr.CloseIdleConnections()
-	var rt http.RoundTripper = tr
-	if cfg.DisableRetries {
-		rt = noRetry{tr}
-	}
-	client := &http.Client{Transport: rt, Timeout: cfg.Timeout}
+	client, closeIdle := cfg.client()
+	defer closeIdle()
 
 	var (
 		c        counters
@@ -159,38 +139,77 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			t0 := time.Now()
-			var ci connInfo
-			trace := &httptrace.ClientTrace{GotConn: func(g httptrace.GotConnInfo) {
-				ci.reused = g.Reused
-				if g.Conn != nil {
-					ci.local = g.Conn.LocalAddr().String()
-				}
-			}}
-			resp, err := client.Do(req.Clone(httptrace.WithClientTrace(context.Background(), trace)))
-			var pid int
-			if err == nil {
-				var body []byte
-				body, err = io.ReadAll(io.LimitReader(resp.Body, 4096))
-				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-				}
-				resp.Body.Close()
-				pid = generationPID(resp.Header, body)
-				if err == nil && (resp.StatusCode < 200 || resp.StatusCode > 299) {
-					c.fail(classNon2xx, fmt.Sprintf("status %d", resp.StatusCode), t0, ci, pid)
-					return
-				}
-			}
-			if err != nil {
-				c.fail(classify(err), err.Error(), t0, ci, 0)
-				return
-			}
-			c.ok(t0, time.Now(), ci, pid)
+			c.do(client, req)
 		}()
 	}
 	wg.Wait()
 	return c.result(), nil
+}
+
+// check refuses a rate or duration that is not positive and fills in the
+// defaults of Timeout and MaxInFlight.
+func (cfg *Config) check() error {
+	if cfg.Rate <= 0 {
+		return fmt.Errorf("loadgen: rate %d must be positive", cfg.Rate)
+	}
+	if cfg.Duration <= 0 {
+		return fmt.Errorf("loadgen: duration %v must be positive", cfg.Duration)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 2048
+	}
+	return nil
+}
+
+// client is the HTTP client of a run; closeIdle ends its kept connections.
+func (cfg *Config) client() (client *http.Client, closeIdle func()) {
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: cfg.Timeout}).DialContext,
+		DisableKeepAlives:   !cfg.KeepAlive,
+		MaxIdleConnsPerHost: cfg.MaxInFlight,
+		ForceAttemptHTTP2:   false,
+	}
+	var rt http.RoundTripper = tr
+	if cfg.DisableRetries {
+		rt = noRetry{tr}
+	}
+	return &http.Client{Transport: rt, Timeout: cfg.Timeout}, tr.CloseIdleConnections
+}
+
+// do sends one request and counts its outcome, with the connection it went
+// on and the generation that answered.
+func (c *counters) do(client *http.Client, req *http.Request) {
+	t0 := time.Now()
+	var ci connInfo
+	trace := &httptrace.ClientTrace{GotConn: func(g httptrace.GotConnInfo) {
+		ci.reused = g.Reused
+		if g.Conn != nil {
+			ci.local = g.Conn.LocalAddr().String()
+		}
+	}}
+	resp, err := client.Do(req.Clone(httptrace.WithClientTrace(context.Background(), trace)))
+	var pid int
+	if err == nil {
+		var body []byte
+		body, err = io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+		}
+		resp.Body.Close()
+		pid = generationPID(resp.Header, body)
+		if err == nil && (resp.StatusCode < 200 || resp.StatusCode > 299) {
+			c.fail(classNon2xx, fmt.Sprintf("status %d", resp.StatusCode), t0, ci, pid)
+			return
+		}
+	}
+	if err != nil {
+		c.fail(classify(err), err.Error(), t0, ci, 0)
+		return
+	}
+	c.ok(t0, time.Now(), ci, pid)
 }
 
 // noRetry keeps net/http from replaying a request on a fresh connection
