@@ -52,7 +52,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotrestart/restarter/control"
 	"github.com/hotrestart/restarter/internal/testutil"
 	"golang.org/x/sys/unix"
 )
@@ -369,20 +368,14 @@ func waitLive(t testing.TB, admin string, epoch int, d time.Duration) {
 func waitServing(t testing.TB, env *ProxyEnv, epoch uint32, d time.Duration) {
 	t.Helper()
 	testutil.WaitFor(t, d, func() error {
-		out, err := exec.Command(env.Bin.Restarter, "status", "--json", "--runtime-dir", env.RuntimeDir).Output()
+		st, err := restarterStatus(env.Bin.Restarter, env.RuntimeDir)
 		if err != nil {
-			return fmt.Errorf("restarter status: %w", err)
+			return err
 		}
-		var st control.Status
-		if err := json.Unmarshal(out, &st); err != nil {
-			return fmt.Errorf("restarter status --json: %w", err)
+		if !generationReady(st, epoch) {
+			return fmt.Errorf("epoch %d not ready yet: %+v", epoch, st.Generations)
 		}
-		for _, g := range st.Generations {
-			if g.Epoch == epoch && g.State == control.StateReady {
-				return nil
-			}
-		}
-		return fmt.Errorf("epoch %d not ready yet: %+v", epoch, st.Generations)
+		return nil
 	})
 }
 

@@ -63,7 +63,7 @@ func measureReloads(tb testing.TB, env *ProxyEnv, r *Proc, from, n int) reloadLa
 		// One reload's latency: the previous old generation is gone, so
 		// pacing has nothing to hold (its cost is measured under load).
 		testutil.WaitFor(tb, 20*time.Second, func() error {
-			st, err := statusJSON(tb, env)
+			st, err := restarterStatus(env.Bin.Restarter, env.RuntimeDir)
 			if err != nil {
 				return err
 			}

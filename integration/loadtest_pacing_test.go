@@ -1,42 +1,13 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
-	"os/exec"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hotrestart/restarter/internal/testutil"
 )
-
-// ctlStatus is what `restarter status --json` prints, as far as these tests read it.
-type ctlStatus struct {
-	Generations []struct {
-		Epoch int    `json:"epoch"`
-		PID   int    `json:"pid"`
-		State string `json:"state"`
-	} `json:"generations"`
-	ReloadHeld *struct {
-		WaitingFor int    `json:"waiting_for"`
-		Rule       string `json:"rule"`
-		Reason     string `json:"reason"`
-	} `json:"reload_held"`
-}
-
-func statusJSON(t testing.TB, env *ProxyEnv) (ctlStatus, error) {
-	t.Helper()
-	out, err := exec.Command(env.Bin.Restarter, "status", "--json", "--runtime-dir", env.RuntimeDir).Output()
-	if err != nil {
-		return ctlStatus{}, fmt.Errorf("restarter status --json: %w", err)
-	}
-	var st ctlStatus
-	if err := json.Unmarshal(out, &st); err != nil {
-		return ctlStatus{}, fmt.Errorf("restarter status --json: %w: %s", err, out)
-	}
-	return st, nil
-}
 
 // eventAt is the time of the first event msg at epoch (zero if none).
 func eventAt(evs []Event, msg string, epoch int) time.Time {
@@ -73,7 +44,7 @@ func TestPacingHoldsReloadUntilDrainingGenerationExits(t *testing.T) {
 	skipUnlessLinux(t)
 	env, r := pacingRun(t)
 	testutil.WaitFor(t, 10*time.Second, func() error {
-		st, err := statusJSON(t, env)
+		st, err := restarterStatus(env.Bin.Restarter, env.RuntimeDir)
 		if err != nil {
 			return err
 		}
@@ -107,7 +78,7 @@ func TestPacingHoldsReloadUntilDrainingGenerationExits(t *testing.T) {
 	if n := countEvents(r.Events(), "reload held"); n != 1 {
 		t.Errorf("got %d \"reload held\" events, want 1", n)
 	}
-	st, err := statusJSON(t, env)
+	st, err := restarterStatus(env.Bin.Restarter, env.RuntimeDir)
 	if err != nil {
 		t.Fatal(err)
 	}
