@@ -16,6 +16,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/hotrestart/restarter/integration/loadgen"
+	"github.com/hotrestart/restarter/internal/osutil"
 	"github.com/hotrestart/restarter/internal/testutil"
 )
 
@@ -200,21 +201,11 @@ const peerHeader = "| system | mode | reloads/s | busy | sent | ok | refused | r
 
 // procStartTicks is field 22 of /proc/<pid>/stat; false if the process is gone.
 func procStartTicks(pid int) (int64, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	st, err := osutil.ReadStat(pid)
+	if err != nil || st.StartTime == 0 {
 		return 0, false
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(f[19], 10, 64)
-	return n, err == nil
+	return int64(st.StartTime), true
 }
 
 func classifyVegeta(r *vegeta.Result) string {
