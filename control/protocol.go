@@ -85,8 +85,9 @@ type Generation struct {
 	Started    time.Time  `json:"started"`
 	Ready      *time.Time `json:"ready,omitempty"`       // nil until ready
 	ExitStatus *int       `json:"exit_status,omitempty"` // set once exited; 128+n for signal n
+	Exited     *time.Time `json:"exited,omitempty"`      // when it exited
 	StartPID   int        `json:"start_pid,omitempty"`   // the started process, when PID is a process it forked
-	DrainUntil *time.Time `json:"drain_until,omitempty"` // end of a draining generation's drain time
+	DrainUntil *time.Time `json:"drain_until,omitempty"` // end of its drain time (kept once exited: before it, the drain was cut)
 	TermAt     *time.Time `json:"term_at,omitempty"`     // backstop: SIGTERM then if still alive
 	KillAt     *time.Time `json:"kill_at,omitempty"`     // SIGKILL then if still alive
 	Health     string     `json:"health,omitempty"`      // the serving generation's liveness checks

@@ -266,7 +266,7 @@ func (in *fmInstance) cli(t *testing.T, args ...string) (int, string) {
 }
 
 func (in *fmInstance) status() (control.Status, error) {
-	return restarterStatus(in.env.Bin.Restarter, in.env.RuntimeDir)
+	return restarterStatus(in.env.RuntimeDir)
 }
 
 func servingGen(st control.Status) *control.Generation {

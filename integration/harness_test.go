@@ -19,8 +19,11 @@ package integration
 //     goes to a file; on test failure the log is printed. t.Cleanup SIGTERMs it
 //     and SIGKILLs after 15s. startProc(t, path, args...) does the same for any binary.
 //     With INTEGRATION_LOG_DIR=dir set, every process's full log is kept there.
-//   - (*Proc).Signal, .Wait(d), .Log(), .Events() (the JSON log lines, when the
-//     restarter runs with --log-format json), .Children() (direct child pids).
+//   - (*Proc).Signal, .Wait(d), .Log() (printed when a test fails; read by a
+//     test only where a message is the feature), .Children() (direct child pids).
+//   - a restarter's state (status_test.go): (*Proc).Status, .WaitStatus,
+//     .WaitReady, .WaitStarted, .WaitReloads; tests wait on these, on /proc
+//     (handoff_test.go) and on the proxy's admin, never on the log.
 //   - testutil.WaitFor(t, d, func() error): poll every 10ms until nil, or fail with the
 //     last error after d.
 //   - getServerInfo(addr) (state, epoch, err): the proxy's admin /server_info.
@@ -35,7 +38,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -161,8 +163,10 @@ type Proc struct {
 	Cmd     *exec.Cmd
 	Pid     int
 	LogPath string
-	done    chan struct{}
-	state   *os.ProcessState
+	// RuntimeDir is a restarter's --runtime-dir: where Status finds it.
+	RuntimeDir string
+	done       chan struct{}
+	state      *os.ProcessState
 }
 
 // startProc starts path with args; t.Cleanup stops it (SIGTERM, then SIGKILL
@@ -203,7 +207,18 @@ func startProc(t testing.TB, path string, args ...string) *Proc {
 // startRestarter starts the restarter with args (see ProxyEnv.RestarterArgs).
 func startRestarter(t testing.TB, args ...string) *Proc {
 	t.Helper()
-	return startProc(t, buildBinaries(t).Restarter, args...)
+	p := startProc(t, buildBinaries(t).Restarter, args...)
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if v, ok := strings.CutPrefix(a, "--runtime-dir="); ok {
+			p.RuntimeDir = v
+		} else if a == "--runtime-dir" && i+1 < len(args) {
+			p.RuntimeDir = args[i+1]
+		}
+	}
+	return p
 }
 
 // Signal sends sig to the process.
@@ -250,66 +265,6 @@ func (p *Proc) Stop(d time.Duration) {
 func (p *Proc) Log() string {
 	b, _ := os.ReadFile(p.LogPath)
 	return string(b)
-}
-
-// Event is one line of the restarter's JSON log.
-type Event struct {
-	Time  time.Time
-	Msg   string
-	Epoch int // -1 when absent
-	Pid   int // the generation's pid, 0 when absent
-	State string
-	Raw   map[string]any
-}
-
-// Events parses the JSON lines of the log (lines that are not JSON, such as
-// the proxies' own output, are skipped).
-func (p *Proc) Events() []Event {
-	return parseEvents(p.Log())
-}
-
-func parseEvents(log string) []Event {
-	var evs []Event
-	sc := bufio.NewScanner(strings.NewReader(log))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(line) == 0 || line[0] != '{' {
-			continue
-		}
-		var m map[string]any
-		if json.Unmarshal(line, &m) != nil {
-			continue
-		}
-		if _, ok := m["restarter_pid"]; !ok {
-			continue
-		}
-		ev := Event{Epoch: -1, Raw: m}
-		ev.Msg, _ = m["msg"].(string)
-		ev.State, _ = m["state"].(string)
-		if s, ok := m["time"].(string); ok {
-			ev.Time, _ = time.Parse("2006-01-02T15:04:05.000Z0700", s)
-		}
-		if e, ok := m["epoch"].(float64); ok {
-			ev.Epoch = int(e)
-		}
-		if pid, ok := m["pid"].(float64); ok {
-			ev.Pid = int(pid)
-		}
-		evs = append(evs, ev)
-	}
-	return evs
-}
-
-// countEvents counts events with message msg.
-func countEvents(evs []Event, msg string) int {
-	n := 0
-	for _, e := range evs {
-		if e.Msg == msg {
-			n++
-		}
-	}
-	return n
 }
 
 // Children are the pids whose parent is p (from /proc/<pid>/task/*/children).
@@ -368,7 +323,7 @@ func waitLive(t testing.TB, admin string, epoch int, d time.Duration) {
 func waitServing(t testing.TB, env *ProxyEnv, epoch uint32, d time.Duration) {
 	t.Helper()
 	testutil.WaitFor(t, d, func() error {
-		st, err := restarterStatus(env.Bin.Restarter, env.RuntimeDir)
+		st, err := restarterStatus(env.RuntimeDir)
 		if err != nil {
 			return err
 		}

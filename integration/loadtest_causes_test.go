@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,41 +48,81 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
-// genLife is one generation's life as the restarter's events tell it.
+// genLife is one generation's life as the restarter's status told it.
 type genLife struct {
 	Epoch, PID                    int
 	Started, Ready, Drain, Exited time.Time
 	ExitStatus                    int
 }
 
-// lives reads every generation's start, ready, drain and exit times from
-// the restarter's events, by pid.
-func lives(evs []Event) map[int]*genLife {
-	m := map[int]*genLife{}
-	for _, e := range evs {
-		if e.Pid == 0 || e.Epoch < 0 {
-			continue
-		}
-		g := m[e.Pid]
-		if g == nil {
-			g = &genLife{Epoch: e.Epoch, PID: e.Pid}
-			m[e.Pid] = g
-		}
-		switch e.Msg {
-		case "started":
-			g.Started = e.Time
-		case "ready":
-			g.Ready = e.Time
-		case "draining":
-			g.Drain = e.Time
-		case "generation exited", "draining generation exited abnormally", "failed generation is gone":
-			g.Exited = e.Time
-			if st, ok := e.Raw["exit_status"].(float64); ok {
-				g.ExitStatus = int(st)
+// lifeRecorder polls a restarter's status for the whole test and keeps every
+// generation's start, ready, drain and exit times by pid: status lists only
+// the last few exited generations, and a load test reloads many times.
+type lifeRecorder struct {
+	r     *Proc
+	drain time.Duration // the restarter's --drain-time: drain start = drain_until - drain
+	mu    sync.Mutex
+	gens  map[int]*genLife
+}
+
+// recordLives starts recording r's generations until the test ends.
+func recordLives(t testing.TB, r *Proc, drain time.Duration) *lifeRecorder {
+	l := &lifeRecorder{r: r, drain: drain, gens: map[int]*genLife{}}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			l.poll()
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
 			}
 		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+	return l
+}
+
+func (l *lifeRecorder) poll() {
+	st, err := l.r.Status()
+	if err != nil {
+		return
 	}
-	return m
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, g := range st.Generations {
+		x := l.gens[g.PID]
+		if x == nil {
+			x = &genLife{Epoch: int(g.Epoch), PID: g.PID}
+			l.gens[g.PID] = x
+		}
+		x.Started = g.Started
+		if g.Ready != nil {
+			x.Ready = *g.Ready
+		}
+		if g.DrainUntil != nil {
+			x.Drain = g.DrainUntil.Add(-l.drain)
+		}
+		if g.Exited != nil && g.ExitStatus != nil {
+			x.Exited, x.ExitStatus = *g.Exited, *g.ExitStatus
+		}
+	}
+}
+
+// lives is what was recorded, with one last look at the status.
+func (l *lifeRecorder) lives() map[int]*genLife {
+	l.poll()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[int]*genLife, len(l.gens))
+	for pid, g := range l.gens {
+		c := *g
+		out[pid] = &c
+	}
+	return out
 }
 
 // lossCause explains one failed request from the test's own records: which

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotrestart/restarter/control"
 	"github.com/hotrestart/restarter/integration/loadgen"
 	"github.com/hotrestart/restarter/internal/testutil"
 )
@@ -43,75 +44,41 @@ func backgroundLoad(t *testing.T, env *ProxyEnv, rate int, max time.Duration) (s
 	}
 }
 
-// proxyLogged waits until the proxy at pid has logged msg (the proxies'
-// output goes through the restarter's log) and returns how long it took.
-func proxyLogged(r *Proc, pid int, msg string, d time.Duration) bool {
-	needle := fmt.Sprintf("\t%s\t", msg)
-	pidField := fmt.Sprintf(`"pid": %d`, pid)
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		for _, l := range strings.Split(r.Log(), "\n") {
-			if strings.Contains(l, needle) && strings.Contains(l, pidField) {
-				return true
-			}
-		}
-		time.Sleep(200 * time.Microsecond)
+// handoffPoint is a moment of the new generation's handoff, seen from /proc
+// or its admin (handoff_test.go), or a delay after it started.
+type handoffPoint struct {
+	name  string
+	at    func(pid, old int) bool // the new generation pid, the old one; nil: delay
+	delay time.Duration
+}
+
+// handoffPoints are the kill points of TestFaultsDuringReload, in the order
+// they happen, then random delays after the start.
+func handoffPoints(env *ProxyEnv, next func() int) []handoffPoint {
+	pts := []handoffPoint{{name: "started"},
+		{name: "exec'd", at: func(pid, _ int) bool { return execed(pid, env.Bin.Testproxy) }},
+		{name: "parent closed its admin", at: func(_, old int) bool { return !holdsListener(old, env.Admin) }},
+		{name: "holds a listen socket", at: func(pid, _ int) bool { return holdsListener(pid, env.Listen) }},
+		{name: "admin answers at its epoch", at: func(int, int) bool {
+			_, ep, err := getServerInfo(env.Admin)
+			return err == nil && ep == next()
+		}},
 	}
-	return false
-}
-
-// newGeneration waits for the restarter's "started" event at epoch for a
-// pid not in seen (a failed epoch number is reused) and returns that pid.
-// The log is authoritative: a fork of the restarter is a child too before it
-// execs, and the restarter may have other children.
-func newGeneration(t *testing.T, r *Proc, epoch int, seen map[int]bool) int {
-	t.Helper()
-	pid := 0
-	testutil.WaitFor(t, 10*time.Second, func() error {
-		for _, e := range r.Events() {
-			if e.Msg == "started" && e.Epoch == epoch && !seen[e.Pid] {
-				pid = e.Pid
-				seen[pid] = true
-				return nil
-			}
-		}
-		return fmt.Errorf("no new generation started at epoch %d", epoch)
-	})
-	return pid
-}
-
-func generationPid(t *testing.T, r *Proc, epoch int) int {
-	t.Helper()
-	pid := 0
-	testutil.WaitFor(t, 10*time.Second, func() error {
-		for _, e := range r.Events() {
-			if e.Msg == "started" && e.Epoch == epoch {
-				pid = e.Pid
-			}
-		}
-		if pid == 0 {
-			return fmt.Errorf("no started event for epoch %d", epoch)
-		}
-		return nil
-	})
-	return pid
-}
-
-// rollbackVerdict is what the restarter's last "reload failed" event says
-// serves after the rollback (its "serving" field, the text `restarter
-// reload` prints): "still serves" or "no longer serves".
-func rollbackVerdict(evs []Event) string {
-	for i := len(evs) - 1; i >= 0; i-- {
-		if evs[i].Msg != "reload failed" {
-			continue
-		}
-		serving, _ := evs[i].Raw["serving"].(string)
-		if strings.HasPrefix(serving, "nothing serves") {
-			return "no longer serves"
-		}
-		return "still serves"
+	for i := 0; i < 4; i++ {
+		d := time.Duration(rand.IntN(15_000)) * time.Microsecond
+		pts = append(pts, handoffPoint{name: fmt.Sprintf("%v after start", d), delay: d})
 	}
-	return ""
+	return pts
+}
+
+// exitReason is the verdict the restarter of env left as it exited.
+func exitReason(env *ProxyEnv) string {
+	sock := control.SocketPath(env.RuntimeDir, control.InstanceName("", env.BaseID))
+	rec, err := control.ReadExitRecord(control.ExitRecordPath(sock))
+	if err != nil {
+		return err.Error()
+	}
+	return rec.Reason
 }
 
 func checkServing(t *testing.T, env *ProxyEnv, epoch int) {
@@ -140,38 +107,26 @@ func TestFaultsDuringReload(t *testing.T) {
 		env := newProxyEnv(t)
 		r := startRestarter(t, env.RestarterArgs(restarterTimings)...)
 		waitLive(t, env.Admin, 0, 20*time.Second)
-		findEvent(t, r, "ready", 0)
+		r.WaitReady(t, 0)
 		serving := 0
 		seen := map[int]bool{}
-
-		// Points of the handoff, by the new proxy's own log lines (the
-		// kill lands a fraction of a millisecond after the line), then
-		// random delays after the fork.
-		type point struct {
-			after string        // proxy log message, or "" for a delay after fork
-			delay time.Duration // with after == ""
-		}
-		points := []point{{"", 0}, {"starting", 0}, {"parent admin shut down", 0},
-			{"listen socket from parent", 0}, {"stats from parent", 0}, {"admin listening", 0}}
-		for i := 0; i < 4; i++ {
-			points = append(points, point{"", time.Duration(rand.IntN(15_000)) * time.Microsecond})
-		}
 		var total loadgen.Result
+		points := handoffPoints(env, func() int { return serving + 1 })
 		for _, p := range points {
-			where := p.after
-			if where == "" {
-				where = fmt.Sprintf("%v after fork", p.delay)
-			}
 			stop := backgroundLoad(t, env, rate, 2*time.Minute)
-			evs := r.Events()
-			failedBefore, doneBefore := countEvents(evs, "reload failed"), countEvents(evs, "reload done")
+			old := r.WaitReady(t, serving).PID
+			st, err := r.Status()
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := st.Reloads
 			if err := r.Signal(syscall.SIGHUP); err != nil {
 				t.Fatal(err)
 			}
-			pid := newGeneration(t, r, serving+1, seen)
-			if p.after != "" {
-				if !proxyLogged(r, pid, p.after, 10*time.Second) {
-					t.Fatalf("new generation %d never logged %q", pid, p.after)
+			pid := r.WaitStarted(t, serving+1, seen).PID
+			if p.at != nil {
+				if !pollUntil(10*time.Second, func() bool { return p.at(pid, old) }) {
+					t.Fatalf("new generation %d never reached %q", pid, p.name)
 				}
 			} else {
 				time.Sleep(p.delay)
@@ -180,33 +135,33 @@ func TestFaultsDuringReload(t *testing.T) {
 			// The reload ends one way or the other.
 			outcome := ""
 			testutil.WaitFor(t, 30*time.Second, func() error {
-				evs := r.Events()
-				switch {
-				case countEvents(evs, "reload failed") > failedBefore:
-					outcome = "rollback"
-				case r.Exited():
+				if r.Exited() {
 					outcome = "restarter-exit"
-				default:
-					var last []string
-					for _, e := range evs[max(0, len(evs)-6):] {
-						last = append(last, e.Msg)
-					}
-					return fmt.Errorf("reload of the killed generation %d not finished; last restarter events %q", pid, last)
+					return nil
 				}
-				return nil
+				st, err = r.Status()
+				switch {
+				case err != nil:
+					return err
+				case st.Reloads.Failed > before.Failed:
+					outcome = "rollback"
+					return nil
+				}
+				return fmt.Errorf("reload of the killed generation %d not finished: reloading %v, last %+v", pid, st.Reloading, st.LastReload)
 			})
 			if outcome == "restarter-exit" {
 				// Killed after the restarter saw it ready: a crash of the
 				// serving generation. By design (hot-restarter.py's rule)
 				// the restarter kills everything and exits 1 for its own
 				// supervisor to start over at epoch 0.
-				if code, _ := r.Wait(time.Second); code != 1 || countEvents(r.Events(), "reload done") <= doneBefore {
-					t.Fatalf("restarter exit %d after the kill %s, want 1 after a reload done", code, where)
+				want := fmt.Sprintf("serving epoch %d exited with status %d", serving+1, 128+int(syscall.SIGKILL))
+				if code, _ := r.Wait(time.Second); code != 1 || exitReason(env) != want {
+					t.Fatalf("restarter exit %d (%q) after the kill at %s, want 1 (%q)", code, exitReason(env), p.name, want)
 				}
 				assertNothingLeft(t, env, 20*time.Second)
 				r = startRestarter(t, env.RestarterArgs(restarterTimings)...)
 				waitLive(t, env.Admin, 0, 20*time.Second)
-				findEvent(t, r, "ready", 0)
+				r.WaitReady(t, 0)
 				serving = 0
 				seen = map[int]bool{}
 			}
@@ -215,8 +170,7 @@ func TestFaultsDuringReload(t *testing.T) {
 				// after it told the old one to drain leaves nothing
 				// serving, and the restarter starts the same epoch again
 				// (see TestRollbackAfterParentDrained).
-				verdict := rollbackVerdict(r.Events())
-				if verdict == "no longer serves" {
+				if strings.HasPrefix(st.LastReload.Serving, "nothing serves") {
 					outcome = "rollback+recovery"
 					serving++
 					waitLive(t, env.Admin, serving, 20*time.Second)
@@ -225,9 +179,9 @@ func TestFaultsDuringReload(t *testing.T) {
 			// The old generation keeps serving (or, after a restart, epoch 0).
 			checkServing(t, env, serving)
 			res := stop()
-			t.Logf("LOADTEST fault=kill-new-generation at=%q outcome=%s %v", where, outcome, res)
+			t.Logf("LOADTEST fault=kill-new-generation at=%q outcome=%s %v", p.name, outcome, res)
 			if outcome == "rollback" && res.Failed() > 0 {
-				t.Errorf("killing the new generation %s (rolled back) cost %d requests: %q", where, res.Failed(), res.Errors)
+				t.Errorf("killing the new generation at %s (rolled back) cost %d requests: %q", p.name, res.Failed(), res.Errors)
 			}
 			total.Sent += res.Sent
 			total.OK += res.OK
@@ -253,29 +207,41 @@ func TestFaultsDuringReload(t *testing.T) {
 		r := startRestarter(t, env.RestarterArgs([]string{"--drain-time", "2s", "--parent-shutdown-time", pst.String(),
 			"--shutdown-grace", grace.String(), "--term-wait", termWait.String()})...)
 		waitLive(t, env.Admin, 0, 20*time.Second)
-		old := generationPid(t, r, 0)
+		old := r.WaitReady(t, 0).PID
 		stop := backgroundLoad(t, env, rate, 2*time.Minute)
 		if err := r.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
 		// Hang the old generation while the reload completes.
-		findEvent(t, r, "reload done", 1)
+		r.WaitReloads(t, 20*time.Second, "reload to epoch 1 done", func(c control.ReloadCounts) bool { return c.Succeeded == 1 })
 		if err := syscall.Kill(old, syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
 		stopped := time.Now()
 		t.Cleanup(func() { syscall.Kill(old, syscall.SIGKILL) })
+		// The backstop: SIGTERM at parent-shutdown time plus grace (a
+		// stopped process keeps it pending), SIGKILL after --term-wait.
+		termed := false
 		testutil.WaitFor(t, pst+grace+termWait+10*time.Second, func() error {
-			if procsWithArg(env.Bin.Testproxy, env.SocketPath) != nil && slices.Contains(procsWithArg(env.Bin.Testproxy, env.SocketPath), old) {
+			termed = termed || signalPending(old, syscall.SIGTERM)
+			if slices.Contains(procsWithArg(env.Bin.Testproxy, env.SocketPath), old) {
 				return fmt.Errorf("hung epoch 0 (pid %d) still there %v after SIGSTOP", old, time.Since(stopped).Round(time.Second))
 			}
 			return nil
 		})
 		gone := time.Since(stopped)
-		evs := r.Events()
-		if countEvents(evs, "old generation outlived parent-shutdown time plus grace; sending SIGTERM") == 0 ||
-			countEvents(evs, "still alive after --term-wait; sending SIGKILL") == 0 {
-			t.Errorf("the hung generation went without the restarter's backstop TERM and KILL")
+		st := r.WaitStatus(t, 10*time.Second, "epoch 0 exited", func(st control.Status) error {
+			for _, g := range st.Generations {
+				if g.PID == old && g.ExitStatus != nil {
+					return nil
+				}
+			}
+			return fmt.Errorf("generations %+v", st.Generations)
+		})
+		for _, g := range st.Generations {
+			if g.PID == old && (!termed || *g.ExitStatus != 128+int(syscall.SIGKILL)) {
+				t.Errorf("the hung generation went with SIGTERM pending %v and exit status %d, want the backstop's TERM, then KILL (137)", termed, *g.ExitStatus)
+			}
 		}
 		checkServing(t, env, 1)
 		res := stop()
@@ -293,11 +259,11 @@ func TestFaultsDuringReload(t *testing.T) {
 		r := startRestarter(t, env.RestarterArgs(restarterTimings)...)
 		waitLive(t, env.Admin, 0, 20*time.Second)
 		stop := backgroundLoad(t, env, rate, 2*time.Minute)
-		findEvent(t, r, "ready", 0)
+		r.WaitReady(t, 0)
 		if err := r.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		newGeneration(t, r, 1, map[int]bool{})
+		r.WaitStarted(t, 1, map[int]bool{})
 		time.Sleep(time.Duration(rand.IntN(10_000)) * time.Microsecond)
 		if err := r.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
@@ -368,17 +334,19 @@ func TestRollbackAfterParentDrained(t *testing.T) {
 	flags := append(slices.Clone(restarterTimings), "--ready-interval", "3s")
 	r := startRestarter(t, env.RestarterArgs(flags)...)
 	waitLive(t, env.Admin, 0, 20*time.Second)
-	findEvent(t, r, "ready", 0)
+	old := r.WaitReady(t, 0).PID
 	if err := r.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	pid := newGeneration(t, r, 1, map[int]bool{})
-	if !proxyLogged(r, pid, "parent told to drain", 10*time.Second) {
-		t.Fatalf("new generation %d never told its parent to drain", pid)
+	pid := r.WaitStarted(t, 1, map[int]bool{}).PID
+	// The new one told its parent to drain once the parent closed its
+	// listeners (the new one holds its dups).
+	if !pollUntil(10*time.Second, func() bool { return holdsListener(pid, env.Listen) && !holdsListener(old, env.Listen) }) {
+		t.Fatalf("new generation %d never told its parent %d to drain", pid, old)
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
 	killedAt := time.Now()
-	findEvent(t, r, "reload failed", 1)
+	r.WaitReloads(t, 20*time.Second, "the reload to epoch 1 failed", func(c control.ReloadCounts) bool { return c.Failed == 1 })
 	// Service must come back with no further SIGHUP: the restarter's
 	// second look at the old generation's sockets (300ms) plus a new start,
 	// within a generous margin.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotrestart/restarter/control"
 	"github.com/hotrestart/restarter/internal/testutil"
 )
 
@@ -129,8 +130,18 @@ func TestInflightRequestsAcrossReload(t *testing.T) {
 		if cut < pst-500*time.Millisecond || cut > pst+grace {
 			t.Errorf("request cut %v after SIGHUP, want about parent-shutdown time %v (and before the backstop at %v)", cut, pst, pst+grace)
 		}
-		if n := countEvents(r.Events(), "old generation outlived parent-shutdown time plus grace; sending SIGTERM"); n > 0 {
-			t.Errorf("the restarter's backstop had to TERM %d old generation(s): the proxy did not end its parent at parent-shutdown time", n)
+		// The restarter's backstop TERMs an old generation at its
+		// successor's ready time plus parent-shutdown time plus grace:
+		// epoch 1 must have gone before that, ended by epoch 2.
+		st := r.WaitStatus(t, 20*time.Second, "epoch 1 exited", func(st control.Status) error {
+			if g := epochGen(st, 1); g == nil || g.Exited == nil {
+				return fmt.Errorf("epoch 1: %+v", g)
+			}
+			return nil
+		})
+		g1, g2 := epochGen(st, 1), epochGen(st, 2)
+		if backstop := g2.Ready.Add(pst + grace); !g1.Exited.Before(backstop) {
+			t.Errorf("epoch 1 exited at %v, not before the restarter's backstop at %v: the proxy did not end its parent at parent-shutdown time", *g1.Exited, backstop)
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotrestart/restarter/control"
 	"github.com/hotrestart/restarter/internal/testutil"
 )
 
@@ -17,8 +18,8 @@ import (
 type reloadLatencies struct {
 	Live      []time.Duration // until admin /server_info says LIVE at the new epoch
 	Serve     []time.Duration // until the data listener answers from the new epoch
-	Restarter []time.Duration // until the restarter logged "started" for it (fork+exec done; ms resolution)
-	Ready     []time.Duration // until the restarter logged "ready" (its readiness probe saw it LIVE)
+	Restarter []time.Duration // until the restarter started it (status: the generation's started time, fork+exec done)
+	Ready     []time.Duration // until the restarter answered the reload (status: last_reload.at; its probe saw it LIVE)
 }
 
 func pct(ds []time.Duration, p int) time.Duration {
@@ -36,22 +37,6 @@ func (l reloadLatencies) line(n int) string {
 		pct(l.Restarter, 50), pct(l.Restarter, 99), pct(l.Ready, 50), pct(l.Ready, 99))
 }
 
-// findEvent polls r's log for msg at epoch and returns its time.
-func findEvent(tb testing.TB, r *Proc, msg string, epoch int) time.Time {
-	tb.Helper()
-	var at time.Time
-	testutil.WaitFor(tb, 20*time.Second, func() error {
-		for _, e := range r.Events() {
-			if e.Msg == msg && e.Epoch == epoch {
-				at = e.Time
-				return nil
-			}
-		}
-		return fmt.Errorf("no %q event for epoch %d in the restarter's log", msg, epoch)
-	})
-	return at
-}
-
 // measureReloads SIGHUPs r n times, one reload after the other, starting
 // from the serving epoch `from`.
 func measureReloads(tb testing.TB, env *ProxyEnv, r *Proc, from, n int) reloadLatencies {
@@ -63,7 +48,7 @@ func measureReloads(tb testing.TB, env *ProxyEnv, r *Proc, from, n int) reloadLa
 		// One reload's latency: the previous old generation is gone, so
 		// pacing has nothing to hold (its cost is measured under load).
 		testutil.WaitFor(tb, 20*time.Second, func() error {
-			st, err := restarterStatus(env.Bin.Restarter, env.RuntimeDir)
+			st, err := restarterStatus(env.RuntimeDir)
 			if err != nil {
 				return err
 			}
@@ -103,13 +88,17 @@ func measureReloads(tb testing.TB, env *ProxyEnv, r *Proc, from, n int) reloadLa
 			}
 		}
 		l.Serve = append(l.Serve, time.Since(t0))
-		started := findEvent(tb, r, "started", epoch)
-		ready := findEvent(tb, r, "reload done", epoch)
-		// The log has millisecond timestamps: t0 truncated the same way
-		// keeps the difference honest to a millisecond.
-		t0ms := t0.Truncate(time.Millisecond)
-		l.Restarter = append(l.Restarter, max(0, started.Sub(t0ms)))
-		l.Ready = append(l.Ready, max(0, ready.Sub(t0ms)))
+		var started, ready time.Time
+		r.WaitStatus(tb, 20*time.Second, fmt.Sprintf("reload to epoch %d done", epoch), func(st control.Status) error {
+			lr, g := st.LastReload, epochGen(st, uint32(epoch))
+			if lr == nil || int(lr.Epoch) != epoch || !lr.OK || g == nil {
+				return fmt.Errorf("last reload %+v", lr)
+			}
+			started, ready = g.Started, lr.At
+			return nil
+		})
+		l.Restarter = append(l.Restarter, max(0, started.Sub(t0)))
+		l.Ready = append(l.Ready, max(0, ready.Sub(t0)))
 	}
 	return l
 }
@@ -136,8 +125,8 @@ func TestReloadLatency(t *testing.T) {
 	env, r := startLatencyRestarter(t)
 	l := measureReloads(t, env, r, 0, n)
 	t.Log(l.line(n))
-	if got := countEvents(r.Events(), "reload done"); got != n {
-		t.Errorf("got %d reloads done, want %d", got, n)
+	if st, err := r.Status(); err != nil || st.Reloads.Succeeded != uint64(n) || st.Reloads.Failed != 0 {
+		t.Errorf("reload counts %+v (%v), want %d succeeded and none failed", st.Reloads, err, n)
 	}
 	// Not a timed assertion of speed: a sanity bound that catches a reload
 	// that waits on a poll interval or a retry loop by mistake.

@@ -6,23 +6,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotrestart/restarter/internal/testutil"
+	"github.com/hotrestart/restarter/control"
 )
 
-// eventAt is the time of the first event msg at epoch (zero if none).
-func eventAt(evs []Event, msg string, epoch int) time.Time {
-	for _, e := range evs {
-		if e.Msg == msg && e.Epoch == epoch {
-			return e.Time
+// epochGen is the newest start of epoch in st, or nil.
+func epochGen(st control.Status, epoch uint32) *control.Generation {
+	var out *control.Generation
+	for i, g := range st.Generations {
+		if g.Epoch == epoch {
+			out = &st.Generations[i]
 		}
 	}
-	return time.Time{}
+	return out
 }
 
 // pacingRun starts the restarter (drain 2 s, parent shutdown 4 s) with
 // extra flags, reloads once (epoch 1 ready, epoch 0 draining), then sends a
-// second SIGHUP and returns the restarter.
-func pacingRun(t *testing.T, extra ...string) (*ProxyEnv, *Proc) {
+// second SIGHUP and returns the restarter and when it sent that SIGHUP.
+func pacingRun(t *testing.T, extra ...string) (*ProxyEnv, *Proc, time.Time) {
 	t.Helper()
 	env := newProxyEnv(t)
 	r := startRestarter(t, env.RestarterArgs(append(timings(2*time.Second), extra...))...)
@@ -31,56 +32,60 @@ func pacingRun(t *testing.T, extra ...string) (*ProxyEnv, *Proc) {
 		t.Fatal(err)
 	}
 	waitLive(t, env.Admin, 1, 20*time.Second)
+	r.WaitReady(t, 1)
+	sent := time.Now()
 	if err := r.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	return env, r
+	return env, r, sent
+}
+
+// afterSecondReload waits until epoch 2 has started and epoch 0 has exited,
+// and returns the two.
+func afterSecondReload(t *testing.T, r *Proc) (g0, g2 control.Generation) {
+	t.Helper()
+	r.WaitStatus(t, 30*time.Second, "epoch 2 started and epoch 0 exited", func(st control.Status) error {
+		a, b := epochGen(st, 0), epochGen(st, 2)
+		if a == nil || a.Exited == nil || a.DrainUntil == nil || b == nil {
+			return fmt.Errorf("epoch 0 %+v, epoch 2 %+v", a, b)
+		}
+		g0, g2 = *a, *b
+		return nil
+	})
+	return g0, g2
 }
 
 // The default pacing holds a reload that would cut a draining generation,
-// says so in status and events, and starts it once that generation has
-// left at its parent-shutdown time, uncut.
+// says so in status, and starts it once that generation has left at its
+// parent-shutdown time, uncut.
 func TestPacingHoldsReloadUntilDrainingGenerationExits(t *testing.T) {
 	skipUnlessLinux(t)
-	env, r := pacingRun(t)
-	testutil.WaitFor(t, 10*time.Second, func() error {
-		st, err := restarterStatus(env.Bin.Restarter, env.RuntimeDir)
-		if err != nil {
-			return err
-		}
+	env, r, _ := pacingRun(t)
+	r.WaitStatus(t, 10*time.Second, "the reload held", func(st control.Status) error {
 		if h := st.ReloadHeld; h == nil || h.WaitingFor != 0 || h.Rule != "protect-drain" || h.Reason == "" {
 			return fmt.Errorf("reload_held = %+v, want waiting for epoch 0 by protect-drain with a reason", h)
 		}
-		for _, g := range st.Generations {
-			if g.Epoch == 2 {
-				return fmt.Errorf("epoch 2 is %s while epoch 0 drains, want it held", g.State)
-			}
+		if g := epochGen(st, 2); g != nil {
+			return fmt.Errorf("epoch 2 is %s while epoch 0 drains, want it held", g.State)
 		}
 		return nil
 	})
 	waitLive(t, env.Admin, 2, 30*time.Second)
-	// The proxy may answer before the restarter's "started" event is out.
-	var exit0, drain0, start2 time.Time
-	testutil.WaitFor(t, 10*time.Second, func() error {
-		evs := r.Events()
-		exit0, drain0, start2 = eventAt(evs, "generation exited", 0), eventAt(evs, "draining", 0), eventAt(evs, "started", 2)
-		if exit0.IsZero() || drain0.IsZero() || start2.IsZero() {
-			return fmt.Errorf("events: epoch 0 draining %v, exited %v; epoch 2 started %v: want all three", drain0, exit0, start2)
+	g0, g2 := afterSecondReload(t, r)
+	if g2.Started.Before(*g0.Exited) {
+		t.Errorf("epoch 2 started at %v, before epoch 0 exited at %v: the draining generation was cut", g2.Started, *g0.Exited)
+	}
+	if g0.Exited.Before(*g0.DrainUntil) {
+		t.Errorf("epoch 0 exited at %v, before its drain ended at %v: want it to drain its full 2s", *g0.Exited, *g0.DrainUntil)
+	}
+	st := r.WaitStatus(t, 10*time.Second, "the held reload done", func(st control.Status) error {
+		if st.Reloads.Succeeded < 2 {
+			return fmt.Errorf("reload counts %+v", st.Reloads)
 		}
 		return nil
 	})
-	if start2.Before(exit0) {
-		t.Errorf("epoch 2 started at %v, before epoch 0 exited at %v: the draining generation was cut", start2, exit0)
-	}
-	if d := exit0.Sub(drain0); d < 2*time.Second {
-		t.Errorf("epoch 0 exited %v into its drain, want it to drain its full 2s", d)
-	}
-	if n := countEvents(r.Events(), "reload held"); n != 1 {
-		t.Errorf("got %d \"reload held\" events, want 1", n)
-	}
-	st, err := restarterStatus(env.Bin.Restarter, env.RuntimeDir)
-	if err != nil {
-		t.Fatal(err)
+	if c := st.Reloads; c.Held != 1 || c.Released != 1 || c.Forced != 0 {
+		t.Errorf("reload counts %+v, want 1 held and released, none forced", c)
 	}
 	if st.ReloadHeld != nil {
 		t.Errorf("reload_held = %+v after the reload went, want none", st.ReloadHeld)
@@ -91,45 +96,39 @@ func TestPacingHoldsReloadUntilDrainingGenerationExits(t *testing.T) {
 // at once and epoch 1 terminates the draining epoch 0.
 func TestPacingEnvoyCutsTheDrain(t *testing.T) {
 	skipUnlessLinux(t)
-	env, r := pacingRun(t, "--reload-pacing", "envoy")
+	env, r, _ := pacingRun(t, "--reload-pacing", "envoy")
 	waitLive(t, env.Admin, 2, 20*time.Second)
-	testutil.WaitFor(t, 10*time.Second, func() error {
-		if eventAt(r.Events(), "generation exited", 0).IsZero() {
-			return fmt.Errorf("epoch 0 has not exited")
-		}
-		return nil
-	})
-	evs := r.Events()
-	exit0, drain0 := eventAt(evs, "generation exited", 0), eventAt(evs, "draining", 0)
-	if d := exit0.Sub(drain0); d >= 2*time.Second {
-		t.Errorf("epoch 0 exited %v into its drain, want it cut before its 2s drain time (Envoy's rule)", d)
+	g0, _ := afterSecondReload(t, r)
+	if !g0.Exited.Before(*g0.DrainUntil) {
+		t.Errorf("epoch 0 exited at %v, its drain ending at %v: want it cut before its 2s drain time (Envoy's rule)", *g0.Exited, *g0.DrainUntil)
 	}
-	if n := countEvents(evs, "reload held"); n != 0 {
-		t.Errorf("got %d \"reload held\" events with --reload-pacing=envoy, want 0", n)
+	st, err := r.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := st.Reloads; c.Held != 0 {
+		t.Errorf("reload counts %+v with --reload-pacing=envoy, want none held", c)
 	}
 }
 
-// With the bound reached, the held reload goes ahead, and the cost (which
-// generation it cuts) is logged.
+// With the bound reached, the held reload goes ahead and cuts the draining
+// generation.
 func TestPacingMaxDelayForcesTheReload(t *testing.T) {
 	skipUnlessLinux(t)
-	env, r := pacingRun(t, "--max-reload-delay", "300ms")
+	env, r, sent := pacingRun(t, "--max-reload-delay", "300ms")
 	waitLive(t, env.Admin, 2, 20*time.Second)
-	evs := r.Events()
-	var forced *Event
-	for i := range evs {
-		if evs[i].Msg == forcedMsg {
-			forced = &evs[i]
-		}
+	g0, g2 := afterSecondReload(t, r)
+	st, err := r.Status()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if forced == nil {
-		t.Fatalf("no %q event", forcedMsg)
+	if c := st.Reloads; c.Held != 1 || c.Forced != 1 || c.Released != 0 {
+		t.Errorf("reload counts %+v, want 1 held and forced", c)
 	}
-	if ce, _ := forced.Raw["cut_epoch"].(float64); ce != 0 {
-		t.Errorf("forced reload names cut_epoch %v, want 0", forced.Raw["cut_epoch"])
+	if !g0.Exited.Before(*g0.DrainUntil) {
+		t.Errorf("epoch 0 exited at %v, its drain ending at %v: want the forced reload to cut it", *g0.Exited, *g0.DrainUntil)
 	}
-	held := eventAt(evs, "reload held", 2)
-	if d := forced.Time.Sub(held); d < 250*time.Millisecond {
-		t.Errorf("held for %v, want about --max-reload-delay 300ms", d)
+	if d := g2.Started.Sub(sent); d < 250*time.Millisecond {
+		t.Errorf("epoch 2 started %v after the SIGHUP, want it held about --max-reload-delay 300ms", d)
 	}
 }

@@ -57,13 +57,14 @@ func startRestarterPeer(t *testing.T, pacing string) peer {
 	}
 	r := startRestarter(t, env.RestarterArgs(flags)...)
 	waitLive(t, env.Admin, 0, 20*time.Second)
+	rec := recordLives(t, r, time.Second)
 	name := "restarter"
 	if pacing == "envoy" {
 		name = "restarter (--reload-pacing=envoy)"
 	}
 	return peer{name: name, url: env.URL("/"), reload: func() error { return r.Signal(syscall.SIGHUP) },
 		stop:    func() { r.Stop(30 * time.Second) },
-		explain: func(fs []loadgen.Failure) []string { return causes(fs, lives(r.Events()), time.Second) }}
+		explain: func(fs []loadgen.Failure) []string { return causes(fs, rec.lives(), time.Second) }}
 }
 
 // backend is the tiny HTTP server behind HAProxy and nginx.

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotrestart/restarter/control"
 	"github.com/hotrestart/restarter/integration/loadgen"
-	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // fullMode is true when LOADTEST_FULL=1 (make loadtest): the long variants
@@ -176,6 +176,7 @@ func hotReloadUnderLoad(t *testing.T, sc scenario) loadFigures {
 	}
 	r := startRestarter(t, env.RestarterArgs(flags)...)
 	waitLive(t, env.Admin, 0, 20*time.Second)
+	rec := recordLives(t, r, sc.drain)
 	startBurners(t, sc.busy)
 	load0 := loadAvg()
 
@@ -185,36 +186,35 @@ func hotReloadUnderLoad(t *testing.T, sc scenario) loadFigures {
 		}
 	})
 	// Let the last reload settle so the counts are final.
-	testutil.WaitFor(t, 30*time.Second, func() error {
-		evs := r.Events()
-		started, done, failed := countEvents(evs, "reload"), countEvents(evs, "reload done"), countEvents(evs, "reload failed")
-		if started != done+failed {
-			return fmt.Errorf("%d reloads started, %d done, %d failed", started, done, failed)
+	st := r.WaitStatus(t, 30*time.Second, "the last reload settled", func(st control.Status) error {
+		c := st.Reloads
+		if st.Reloading || st.Pending || c.Started != c.Succeeded+c.Failed {
+			return fmt.Errorf("reloading %v, pending %v, counts %+v", st.Reloading, st.Pending, c)
 		}
-		if held, released := countEvents(evs, "reload held"), countEvents(evs, "reload released")+countEvents(evs, forcedMsg); held != released {
-			return fmt.Errorf("%d reloads held, %d released", held, released)
+		if c.Held != c.Released+c.Forced {
+			return fmt.Errorf("%d reloads held, %d released or forced", c.Held, c.Released+c.Forced)
 		}
 		_, ep, err := getServerInfo(env.Admin)
 		if err != nil {
 			return err
 		}
-		if ep != done {
-			return fmt.Errorf("serving epoch %d, reloads done %d", ep, done)
+		if uint64(ep) != c.Succeeded {
+			return fmt.Errorf("serving epoch %d, reloads done %d", ep, c.Succeeded)
 		}
 		return nil
 	})
-	evs := r.Events()
 	_, ep, _ := getServerInfo(env.Admin)
 	pacing := sc.pacing
 	if pacing == "" {
 		pacing = "protect-drain"
 	}
-	gens := lives(evs)
+	gens := rec.lives()
+	c := st.Reloads
 	f := loadFigures{
 		System: "restarter", Mode: modeName(sc.keepAlive), Restart: "hot", Pacing: pacing, Busy: sc.busy,
 		Drain: sc.drain, ReloadEvery: sc.every, Duration: sc.d, Rate: sc.rate,
-		Signals: len(sighups), Reloads: countEvents(evs, "reload done"), Failed: countEvents(evs, "reload failed"),
-		Held: countEvents(evs, "reload held"), Forced: countEvents(evs, forcedMsg),
+		Signals: len(sighups), Reloads: int(c.Succeeded), Failed: int(c.Failed),
+		Held: int(c.Held), Forced: int(c.Forced),
 		FinalEpoch: ep, Res: res, Listen: ls, LoadBefore: load0, LoadAfter: loadAvg(),
 		Causes: causes(res.Failures, gens, sc.drain),
 	}
@@ -232,9 +232,6 @@ func hotReloadUnderLoad(t *testing.T, sc scenario) loadFigures {
 	assertNothingLeft(t, env, 10*time.Second)
 	return f
 }
-
-// forcedMsg is the restarter's log message when a held reload reaches --max-reload-delay.
-const forcedMsg = "held reload reached its maximum delay; starting it now, which cuts a draining generation"
 
 // naiveRestartUnderLoad: testproxy alone at epoch 0; every `every` it is
 // SIGTERMed, and once it has exited a new one starts on the same port.

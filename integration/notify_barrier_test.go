@@ -30,7 +30,7 @@ func TestReadyNotifySystemdNotify(t *testing.T) {
 	startProc(t, b.Restarter, "--runtime-dir", dir, "--base-id", strconv.FormatUint(uint64(uniqueBaseID(t)), 10),
 		"--log-format", "json", "--ready=notify", "--ready-timeout", "20s", "--", "/bin/sh", "-c", script)
 	testutil.WaitFor(t, 20*time.Second, func() error {
-		if st, err := restarterStatus(b.Restarter, dir); err != nil || !generationReady(st, 0) {
+		if st, err := restarterStatus(dir); err != nil || !generationReady(st, 0) {
 			return fmt.Errorf("epoch 0 not ready yet (%v)", err)
 		}
 		b, _ := os.ReadFile(out)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotrestart/restarter/control"
 	"github.com/hotrestart/restarter/internal/testutil"
 )
 
@@ -42,9 +43,12 @@ func TestNotEnvoyNamedProxy(t *testing.T) {
 	if err := r.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
+	r.WaitReloads(t, 30*time.Second, "the reload failed", func(c control.ReloadCounts) bool { return c.Failed == 1 })
+	// The log line is the feature under test (what the operator reads), and
+	// it is written once the pipe has drained, a little after the failure.
 	const msg = "generation died before it was ready; the last lines of its stderr"
 	var ev string
-	testutil.WaitFor(t, 30*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		for _, l := range strings.Split(r.Log(), "\n") {
 			if strings.Contains(l, msg) {
 				ev = l

@@ -22,12 +22,12 @@ func (s *Supervisor) genSnap(g *gen, exitedAt time.Time, status *int) Generation
 		return &t
 	}
 	out.ReadyAt = at(g.ready)
+	out.DrainUntil = at(g.drainAt) // kept once exited: did it drain its full time?
 	if status != nil {
 		st := *status
 		out.ExitedAt, out.ExitStatus = at(exitedAt), &st
 		return out
 	}
-	out.DrainUntil = at(g.drainAt)
 	if !g.termed {
 		out.TermAt = at(g.termAt)
 	}

@@ -29,7 +29,8 @@ type Generation struct {
 	// ExitStatus is the exit code, or 128+signal for a signalled exit.
 	ExitStatus *int `json:"exit_status,omitempty"`
 	// DrainUntil is when a draining generation's drain time ends (Envoy's
-	// --drain-time-s after its successor became ready).
+	// --drain-time-s after its successor became ready); an exited one keeps
+	// it, so an exit before it shows a cut drain.
 	DrainUntil *time.Time `json:"drain_until,omitempty"`
 	// TermAt is the backstop: SIGTERM at this time if still alive
 	// (parent shutdown time plus grace after its successor became ready).

@@ -42,7 +42,7 @@ func (h *history) controlStatus(name string, st supervisor.Status) control.Statu
 		Reloading: st.Reloading, Pending: st.Pending, Fatal: st.Fatal, Generations: make([]control.Generation, 0, len(gens))}
 	for _, g := range gens {
 		out.Generations = append(out.Generations, control.Generation{Epoch: g.Epoch, PID: g.PID, State: string(g.State),
-			Started: g.StartedAt, Ready: g.ReadyAt, ExitStatus: g.ExitStatus, StartPID: g.StartPID,
+			Started: g.StartedAt, Ready: g.ReadyAt, ExitStatus: g.ExitStatus, Exited: g.ExitedAt, StartPID: g.StartPID,
 			DrainUntil: g.DrainUntil, TermAt: g.TermAt, KillAt: g.KillAt, Health: g.Health})
 	}
 	out.Reloads = control.ReloadCounts(st.Reloads)
