@@ -124,19 +124,16 @@ type serverInfo struct {
 
 func (s *server) serverInfo() serverInfo {
 	now := time.Now()
-	s.mu.Lock()
-	orig := s.origTime
-	s.mu.Unlock()
 	strategy := "Gradual"
 	if s.cfg.DrainStrategy == drain.Immediate {
 		strategy = "Immediate"
 	}
 	return serverInfo{
 		Version:            "testproxy/" + runtime.Version() + "/RELEASE",
-		State:              s.getState(),
+		State:              s.getState().String(),
 		HotRestartVersion:  s.cfg.Version,
 		UptimeCurrentEpoch: fmt.Sprintf("%ds", int64(now.Sub(s.start).Seconds())),
-		UptimeAllEpochs:    fmt.Sprintf("%ds", int64(now.Sub(orig).Seconds())),
+		UptimeAllEpochs:    fmt.Sprintf("%ds", int64(now.Sub(s.origTime).Seconds())),
 		CommandLineOptions: map[string]any{
 			"base_id":                       strconv.FormatUint(uint64(s.cfg.BaseID), 10),
 			"use_dynamic_base_id":           s.cfg.UseDynamicBaseID,

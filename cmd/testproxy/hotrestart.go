@@ -21,7 +21,6 @@ func (s *server) parentHandler() uds.ParentHandler {
 			s.log.Info("child asked for admin: closing admin listener")
 			s.mu.Lock()
 			ln := s.adminLn
-			orig := s.origTime
 			s.mu.Unlock()
 			if ln != nil {
 				ln.Close()
@@ -34,7 +33,7 @@ func (s *server) parentHandler() uds.ParentHandler {
 			}
 			// Envoy's server answers its enable_reuse_port_default, which is
 			// true unless the runtime turns it off; a child takes it over.
-			return uds.ShutdownAdminReply{OriginalStartTimeUnixSeconds: uint64(orig.Unix()), EnableReusePortDefault: true}
+			return uds.ShutdownAdminReply{OriginalStartTimeUnixSeconds: uint64(s.origTime.Unix()), EnableReusePortDefault: true}
 		},
 		StatsTo: func(e *uds.StatsEncoder) {
 			var ms runtime.MemStats

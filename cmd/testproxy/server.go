@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,13 +21,30 @@ import (
 	"go.uber.org/zap"
 )
 
-// Server states as Envoy's /server_info names them.
+// serverState is the server's state; String is the name Envoy's
+// /server_info gives it.
+type serverState uint32
+
 const (
-	statePreInit  = "PRE_INITIALIZING"
-	stateInit     = "INITIALIZING"
-	stateLive     = "LIVE"
-	stateDraining = "DRAINING"
+	statePreInit serverState = iota
+	stateInit
+	stateLive
+	stateDraining
 )
+
+func (st serverState) String() string {
+	switch st {
+	case statePreInit:
+		return "PRE_INITIALIZING"
+	case stateInit:
+		return "INITIALIZING"
+	case stateLive:
+		return "LIVE"
+	case stateDraining:
+		return "DRAINING"
+	}
+	return "state(" + strconv.Itoa(int(st)) + ")"
+}
 
 type server struct {
 	cfg   Config
@@ -50,19 +68,22 @@ type server struct {
 
 	httpSrv       *http.Server
 	adminSrv      *http.Server
-	errc          chan error   // a Serve goroutine failed
-	events        chan event   // from uds.Parent callbacks and /quitquitquit
-	parent        *uds.Parent  // serves our child (epoch+1); owned by run
-	child         *uds.Child   // talks to our parent (epoch-1) while it lives; owned by run
-	hrChild       *uds.Child   // our child_N and udp_child_N sockets, bound for life like Envoy's
-	statsFailures int          // consecutive failed stats pulls; owned by run
-	childMu       sync.Mutex   // guards child against the ShutdownAdmin callback
-	lnMu          sync.Mutex   // guards listeners
-	listens       []listener   // our listen sockets
-	mu            sync.Mutex   // guards the fields below
-	state         string       //
-	origTime      time.Time    // original start time of the first epoch
-	adminLn       net.Listener //
+	errc          chan error    // a Serve goroutine failed
+	events        chan event    // from uds.Parent callbacks and /quitquitquit
+	parent        *uds.Parent   // serves our child (epoch+1); owned by run
+	child         *uds.Child    // talks to our parent (epoch-1) while it lives; owned by run
+	hrChild       *uds.Child    // our child_N and udp_child_N sockets, bound for life like Envoy's
+	statsFailures int           // consecutive failed stats pulls; owned by run
+	childMu       sync.Mutex    // guards child against the ShutdownAdmin callback
+	lnMu          sync.Mutex    // guards listeners
+	listens       []listener    // our listen sockets
+	mu            sync.Mutex    // guards adminLn
+	adminLn       net.Listener  //
+	state         atomic.Uint32 // a serverState: written by run and the drains, read by admin
+	// origTime is the original start time of the first epoch. takeOver
+	// sets it before admin or our parent socket serves, so it is read-only
+	// by the time anyone else reads it.
+	origTime time.Time
 }
 
 func newServer(cfg Config, fc fileConfig, log *zap.Logger) *server {
@@ -72,8 +93,8 @@ func newServer(cfg Config, fc fileConfig, log *zap.Logger) *server {
 		registry: uds.NewListeners(),
 		errc:     make(chan error, 16),
 		events:   make(chan event, 4),
-		state:    statePreInit,
 	}
+	s.state.Store(uint32(statePreInit))
 	s.origTime = s.start
 	s.requests = s.store.Counter("http.requests")
 	s.active = s.store.Gauge("http.downstream_cx_active", uds.GaugeAccumulate)
@@ -98,18 +119,12 @@ func newServer(cfg Config, fc fileConfig, log *zap.Logger) *server {
 	return s
 }
 
-func (s *server) setState(st string) {
-	s.mu.Lock()
-	s.state = st
-	s.mu.Unlock()
-	s.log.Info("state", zap.String("state", st))
+func (s *server) setState(st serverState) {
+	s.state.Store(uint32(st))
+	s.log.Info("state", zap.Stringer("state", st))
 }
 
-func (s *server) getState() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state
-}
+func (s *server) getState() serverState { return serverState(s.state.Load()) }
 
 func (s *server) udsConfig() uds.Config {
 	return uds.Config{

@@ -112,9 +112,7 @@ func (s *server) takeOver(c *uds.Child) error {
 		return fmt.Errorf("shutdown parent admin: %w", err)
 	}
 	if rep.OriginalStartTimeUnixSeconds > 0 {
-		s.mu.Lock()
 		s.origTime = time.Unix(int64(rep.OriginalStartTimeUnixSeconds), 0)
-		s.mu.Unlock()
 	}
 	s.log.Info("parent admin shut down", zap.Uint64("original_start_time", rep.OriginalStartTimeUnixSeconds),
 		zap.Bool("enable_reuse_port_default", rep.EnableReusePortDefault))
