@@ -19,12 +19,7 @@ func (s *server) parentHandler() uds.ParentHandler {
 		Listeners: s.registry,
 		ShutdownAdmin: func() uds.ShutdownAdminReply {
 			s.log.Info("child asked for admin: closing admin listener")
-			s.mu.Lock()
-			ln := s.adminLn
-			s.mu.Unlock()
-			if ln != nil {
-				ln.Close()
-			}
+			s.lns.closeAdmin()
 			s.childMu.Lock()
 			hasParent := s.child != nil
 			s.childMu.Unlock()

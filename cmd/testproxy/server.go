@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -75,10 +74,7 @@ type server struct {
 	hrChild       *uds.Child    // our child_N and udp_child_N sockets, bound for life like Envoy's
 	statsFailures int           // consecutive failed stats pulls; owned by run
 	childMu       sync.Mutex    // guards child against the ShutdownAdmin callback
-	lnMu          sync.Mutex    // guards listeners
-	listens       []listener    // our listen sockets
-	mu            sync.Mutex    // guards adminLn
-	adminLn       net.Listener  //
+	lns           listenSockets // our data and admin listen sockets
 	state         atomic.Uint32 // a serverState: written by run and the drains, read by admin
 	// origTime is the original start time of the first epoch. takeOver
 	// sets it before admin or our parent socket serves, so it is read-only
@@ -294,11 +290,7 @@ func (s *server) cleanup() {
 	s.closeUDP()
 	_ = s.httpSrv.Close()
 	_ = s.adminSrv.Close()
-	s.lnMu.Lock()
-	for _, l := range s.listens {
-		l.ln.Close()
-	}
-	s.lnMu.Unlock()
+	s.lns.closeData()
 	s.registry.Close()
 	s.drain.Close()
 	s.wg.Wait()

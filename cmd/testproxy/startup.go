@@ -176,7 +176,7 @@ func (s *server) bindRest() error {
 	}
 	for _, a := range s.cfg.Listen {
 		for _, w := range s.workers() {
-			if s.hasListener(a, w) {
+			if s.lns.has(listenURL(a), w) {
 				continue
 			}
 			ln, err := bindTCP(a, s.cfg.ReusePort)
@@ -236,11 +236,9 @@ func (s *server) startDelay(sigs <-chan os.Signal) error {
 // goLive serves, tells the parent to drain, and clears the shared-memory
 // INITIALIZING flag (Envoy: drainParentListeners, at every epoch).
 func (s *server) goLive() {
-	s.lnMu.Lock()
-	for _, l := range s.listens {
-		s.serve(s.httpSrv, l.ln)
+	for _, ln := range s.lns.dataListeners() {
+		s.serve(s.httpSrv, ln)
 	}
-	s.lnMu.Unlock()
 	s.setState(stateLive)
 	if s.cfg.SdNotify {
 		s.notifyReady()
@@ -284,9 +282,7 @@ func (s *server) bindAdmin() error {
 			return fmt.Errorf("--admin-address-path: %w", err)
 		}
 	}
-	s.mu.Lock()
-	s.adminLn = ln
-	s.mu.Unlock()
+	s.lns.setAdmin(ln)
 	s.log.Info("admin listening", zap.String("address", ln.Addr().String()))
 	s.serve(s.adminSrv, ln)
 	return nil
