@@ -20,12 +20,10 @@ func (s *server) parentHandler() uds.ParentHandler {
 		ShutdownAdmin: func() uds.ShutdownAdminReply {
 			s.log.Info("child asked for admin: closing admin listener")
 			s.lns.closeAdmin()
-			s.childMu.Lock()
-			hasParent := s.child != nil
-			s.childMu.Unlock()
-			if hasParent { // at most three generations: our parent goes now
-				s.event(evTerminateParent)
-			}
+			// At most three generations: the run goroutine, which owns
+			// s.child, terminates our parent if we still have one. The
+			// reply does not wait for that.
+			s.event(evChildTookAdmin)
 			// Envoy's server answers its enable_reuse_port_default, which is
 			// true unless the runtime turns it off; a child takes it over.
 			return uds.ShutdownAdminReply{OriginalStartTimeUnixSeconds: uint64(s.origTime.Unix()), EnableReusePortDefault: true}
@@ -99,11 +97,7 @@ func (s *server) terminateParent() {
 
 // closeChild forgets the parent (Envoy's parent_terminated_): no request
 // goes to it any more. The child sockets stay bound until cleanup.
-func (s *server) closeChild() {
-	s.childMu.Lock()
-	s.child = nil
-	s.childMu.Unlock()
-}
+func (s *server) closeChild() { s.child = nil }
 
 // terminateParentOnShutdown is the first step of Envoy's
 // InstanceImpl::shutdown() (SIGTERM, SIGINT, /quitquitquit, and the SIGTERM
@@ -111,9 +105,7 @@ func (s *server) closeChild() {
 // parent tells it to terminate, whether or not this one ever went live. A
 // parent that is gone costs at most one short bounded wait.
 func (s *server) terminateParentOnShutdown() {
-	s.childMu.Lock()
 	c := s.child
-	s.childMu.Unlock()
 	if c == nil {
 		return
 	}

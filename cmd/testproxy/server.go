@@ -70,10 +70,9 @@ type server struct {
 	errc          chan error    // a Serve goroutine failed
 	events        chan event    // from uds.Parent callbacks and /quitquitquit
 	parent        *uds.Parent   // serves our child (epoch+1); owned by run
-	child         *uds.Child    // talks to our parent (epoch-1) while it lives; owned by run
+	child         *uds.Child    // talks to our parent (epoch-1) while it lives; owned by run (startup runs on its goroutine)
 	hrChild       *uds.Child    // our child_N and udp_child_N sockets, bound for life like Envoy's
 	statsFailures int           // consecutive failed stats pulls; owned by run
-	childMu       sync.Mutex    // guards child against the ShutdownAdmin callback
 	lns           listenSockets // our data and admin listen sockets
 	state         atomic.Uint32 // a serverState: written by run and the drains, read by admin
 	// origTime is the original start time of the first epoch. takeOver
@@ -196,10 +195,12 @@ func (s *server) run() int {
 			case evQuit:
 				s.log.Info("admin: quitquitquit")
 				return s.shutdown()
-			case evTerminateParent:
-				s.log.Info("child took admin: terminating our parent now")
-				s.terminateParent()
-				flush, pst = nil, nil
+			case evChildTookAdmin:
+				if s.child != nil {
+					s.log.Info("child took admin: terminating our parent now")
+					s.terminateParent()
+					flush, pst = nil, nil
+				}
 			}
 		case <-flush:
 			s.pullStats()
@@ -224,9 +225,9 @@ func (s *server) run() int {
 type event int
 
 const (
-	evTerminate       event = iota // our child asked us to terminate
-	evQuit                         // POST /quitquitquit
-	evTerminateParent              // our child took admin: end our own parent now (three generations at most)
+	evTerminate      event = iota // our child asked us to terminate
+	evQuit                        // POST /quitquitquit
+	evChildTookAdmin              // our child took admin: end our own parent, if any, now (three generations at most)
 )
 
 func (e event) String() string {
@@ -235,8 +236,8 @@ func (e event) String() string {
 		return "terminate"
 	case evQuit:
 		return "quit"
-	case evTerminateParent:
-		return "terminate-parent"
+	case evChildTookAdmin:
+		return "child-took-admin"
 	}
 	return "event(" + strconv.Itoa(int(e)) + ")"
 }

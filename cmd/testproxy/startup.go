@@ -36,9 +36,7 @@ func (s *server) startup(sigs <-chan os.Signal) error {
 		return err
 	}
 	if s.cfg.RestartEpoch > 0 {
-		s.childMu.Lock()
 		s.child = c
-		s.childMu.Unlock()
 		if s.cfg.SkipHotRestartOnNoParent {
 			// Envoy's probe: one test_connection, the first refusal is final.
 			err = c.TestConnection(s.ctx)
@@ -226,8 +224,8 @@ func (s *server) startDelay(sigs <-chan os.Signal) error {
 			case evQuit, evTerminate:
 				s.log.Info("stop requested during startup", zap.Stringer("event", ev))
 				return errStopped
-			case evTerminateParent:
-				s.terminateParent()
+			case evChildTookAdmin:
+				s.terminateParent() // a no-op without a parent
 			}
 		}
 	}
