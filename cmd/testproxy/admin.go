@@ -120,6 +120,19 @@ type serverInfo struct {
 	UptimeCurrentEpoch string         `json:"uptime_current_epoch"`
 	UptimeAllEpochs    string         `json:"uptime_all_epochs"`
 	CommandLineOptions map[string]any `json:"command_line_options"`
+	Testproxy          testproxyInfo  `json:"testproxy"`
+}
+
+// testproxyInfo is /server_info's "testproxy" object, which Envoy's does
+// not have: states of this process that Envoy shows only in its log, for
+// tests to wait on.
+type testproxyInfo struct {
+	// HotRestartParent is what became of our hot-restart parent: "none"
+	// (epoch 0, or started as if epoch 0), "connected", "terminated" (we sent
+	// it terminate) or "gone" (it stopped answering our stats pulls).
+	HotRestartParent string `json:"hot_restart_parent"`
+	// LogReopens counts the SIGUSR1s handled (Envoy reopens its access logs).
+	LogReopens uint64 `json:"log_reopens"`
 }
 
 func (s *server) serverInfo() serverInfo {
@@ -151,5 +164,6 @@ func (s *server) serverInfo() serverInfo {
 			"skip_hot_restart_on_no_parent": s.cfg.SkipHotRestartOnNoParent,
 			"skip_hot_restart_parent_stats": s.cfg.SkipHotRestartParentStats,
 		},
+		Testproxy: testproxyInfo{HotRestartParent: s.parentLink().String(), LogReopens: s.logReopens.Load()},
 	}
 }

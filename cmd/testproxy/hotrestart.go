@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/hotrestart/restarter/uds"
@@ -68,7 +69,7 @@ func (s *server) pullStats() {
 			s.log.Warn("parent unreachable: treating it as gone")
 			s.store.ParentTerminated()
 			s.srvStats.fromParent(uds.StatsImport{})
-			s.closeChild()
+			s.closeChild(linkGone)
 			s.startUDPReaders()
 		}
 		return
@@ -91,13 +92,50 @@ func (s *server) terminateParent() {
 	}
 	s.store.ParentTerminated()
 	s.srvStats.fromParent(uds.StatsImport{})
-	s.closeChild()
+	s.closeChild(linkTerminated)
 	s.startUDPReaders()
 }
 
+// parentLink is what became of our hot-restart parent, as /server_info's
+// testproxy-only "hot_restart_parent" reports it.
+type parentLink uint32
+
+const (
+	linkNone       parentLink = iota // epoch 0, or started as if epoch 0 (--skip-hot-restart-on-no-parent)
+	linkConnected                    // we talk to it (stats pulls, drain, terminate)
+	linkTerminated                   // we sent it terminate: parent-shutdown time, our child took admin, or our shutdown
+	linkGone                         // it stopped answering stats pulls: it ended on its own
+)
+
+func (l parentLink) String() string {
+	switch l {
+	case linkNone:
+		return "none"
+	case linkConnected:
+		return "connected"
+	case linkTerminated:
+		return "terminated"
+	case linkGone:
+		return "gone"
+	}
+	return "link(" + strconv.Itoa(int(l)) + ")"
+}
+
+// setChild starts talking to our parent through c.
+func (s *server) setChild(c *uds.Child) {
+	s.child = c
+	s.link.Store(uint32(linkConnected))
+}
+
 // closeChild forgets the parent (Envoy's parent_terminated_): no request
-// goes to it any more. The child sockets stay bound until cleanup.
-func (s *server) closeChild() { s.child = nil }
+// goes to it any more; why is what became of it. The child sockets stay
+// bound until cleanup.
+func (s *server) closeChild(why parentLink) {
+	s.child = nil
+	s.link.Store(uint32(why))
+}
+
+func (s *server) parentLink() parentLink { return parentLink(s.link.Load()) }
 
 // terminateParentOnShutdown is the first step of Envoy's
 // InstanceImpl::shutdown() (SIGTERM, SIGINT, /quitquitquit, and the SIGTERM
@@ -115,5 +153,5 @@ func (s *server) terminateParentOnShutdown() {
 	if err := c.TerminateParent(ctx); err != nil {
 		s.log.Warn("terminate parent on shutdown", zap.Error(err))
 	}
-	s.closeChild()
+	s.closeChild(linkTerminated)
 }

@@ -75,6 +75,8 @@ type server struct {
 	statsFailures int           // consecutive failed stats pulls; owned by run
 	lns           listenSockets // our data and admin listen sockets
 	state         atomic.Uint32 // a serverState: written by run and the drains, read by admin
+	link          atomic.Uint32 // a parentLink: written with child, read by admin
+	logReopens    atomic.Uint64 // SIGUSR1s handled
 	// origTime is the original start time of the first epoch. takeOver
 	// sets it before admin or our parent socket serves, so it is read-only
 	// by the time anyone else reads it.
@@ -177,7 +179,7 @@ func (s *server) run() int {
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGUSR1 {
-				s.log.Info("reopening logs")
+				s.reopenLogs()
 				continue
 			}
 			s.log.Info("signal: shutting down", zap.String("signal", sig.String()))
@@ -244,6 +246,14 @@ func (e event) String() string {
 
 var errStopped = errors.New("stopped by signal")
 
+// reopenLogs is SIGUSR1, on which Envoy reopens its access logs. testproxy
+// writes none: it counts the signal (/server_info's testproxy.log_reopens)
+// and logs it.
+func (s *server) reopenLogs() {
+	s.logReopens.Add(1)
+	s.log.Info("reopening logs")
+}
+
 // shutdown stops serving gracefully (in-flight requests finish, bounded).
 func (s *server) shutdown() int {
 	s.terminateParentOnShutdown()
@@ -282,7 +292,7 @@ func (s *server) cleanup() {
 			s.log.Warn("close hot restart parent socket", zap.Error(err))
 		}
 	}
-	s.closeChild()
+	s.child = nil // the same sockets as hrChild, closed below
 	if s.hrChild != nil {
 		if err := s.hrChild.Close(); err != nil {
 			s.log.Warn("close hot restart child sockets", zap.Error(err))

@@ -36,7 +36,7 @@ func (s *server) startup(sigs <-chan os.Signal) error {
 		return err
 	}
 	if s.cfg.RestartEpoch > 0 {
-		s.child = c
+		s.setChild(c)
 		if s.cfg.SkipHotRestartOnNoParent {
 			// Envoy's probe: one test_connection, the first refusal is final.
 			err = c.TestConnection(s.ctx)
@@ -47,7 +47,7 @@ func (s *server) startup(sigs <-chan os.Signal) error {
 		switch {
 		case err != nil && errors.Is(err, uds.ErrNoParent) && s.cfg.SkipHotRestartOnNoParent:
 			s.log.Warn("no parent: starting as if epoch 0 (--skip-hot-restart-on-no-parent)", zap.Error(err))
-			s.closeChild()
+			s.closeChild(linkNone)
 		case err != nil:
 			return err
 		}
@@ -218,7 +218,7 @@ func (s *server) startDelay(sigs <-chan os.Signal) error {
 				s.log.Info("signal during startup", zap.String("signal", sig.String()))
 				return errStopped
 			}
-			s.log.Info("reopening logs")
+			s.reopenLogs()
 		case ev := <-s.events:
 			switch ev {
 			case evQuit, evTerminate:
