@@ -120,23 +120,33 @@ type serverInfo struct {
 	UptimeCurrentEpoch string         `json:"uptime_current_epoch"`
 	UptimeAllEpochs    string         `json:"uptime_all_epochs"`
 	CommandLineOptions map[string]any `json:"command_line_options"`
+	Testproxy          testproxyInfo  `json:"testproxy"`
+}
+
+// testproxyInfo is /server_info's "testproxy" object, which Envoy's does
+// not have: states of this process that Envoy shows only in its log, for
+// tests to wait on.
+type testproxyInfo struct {
+	// HotRestartParent is what became of our hot-restart parent: "none"
+	// (epoch 0, or started as if epoch 0), "connected", "terminated" (we sent
+	// it terminate) or "gone" (it stopped answering our stats pulls).
+	HotRestartParent string `json:"hot_restart_parent"`
+	// LogReopens counts the SIGUSR1s handled (Envoy reopens its access logs).
+	LogReopens uint64 `json:"log_reopens"`
 }
 
 func (s *server) serverInfo() serverInfo {
 	now := time.Now()
-	s.mu.Lock()
-	orig := s.origTime
-	s.mu.Unlock()
 	strategy := "Gradual"
 	if s.cfg.DrainStrategy == drain.Immediate {
 		strategy = "Immediate"
 	}
 	return serverInfo{
 		Version:            "testproxy/" + runtime.Version() + "/RELEASE",
-		State:              s.getState(),
+		State:              s.getState().String(),
 		HotRestartVersion:  s.cfg.Version,
 		UptimeCurrentEpoch: fmt.Sprintf("%ds", int64(now.Sub(s.start).Seconds())),
-		UptimeAllEpochs:    fmt.Sprintf("%ds", int64(now.Sub(orig).Seconds())),
+		UptimeAllEpochs:    fmt.Sprintf("%ds", int64(now.Sub(s.origTime).Seconds())),
 		CommandLineOptions: map[string]any{
 			"base_id":                       strconv.FormatUint(uint64(s.cfg.BaseID), 10),
 			"use_dynamic_base_id":           s.cfg.UseDynamicBaseID,
@@ -154,5 +164,6 @@ func (s *server) serverInfo() serverInfo {
 			"skip_hot_restart_on_no_parent": s.cfg.SkipHotRestartOnNoParent,
 			"skip_hot_restart_parent_stats": s.cfg.SkipHotRestartParentStats,
 		},
+		Testproxy: testproxyInfo{HotRestartParent: s.parentLink().String(), LogReopens: s.logReopens.Load()},
 	}
 }

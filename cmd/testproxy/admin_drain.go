@@ -44,11 +44,7 @@ func (s *server) adminDrainListeners(w http.ResponseWriter, r *http.Request) {
 		case <-s.ctx.Done():
 			return
 		}
-		s.lnMu.Lock()
-		for _, l := range s.listens {
-			l.ln.Close()
-		}
-		s.lnMu.Unlock()
+		s.lns.closeData()
 		// And the dups kept for a hot-restart child: a stop drain hands the
 		// sockets to nobody, and a socket still listening would queue
 		// connections that no one accepts until the exit resets them.

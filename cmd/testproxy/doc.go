@@ -27,8 +27,10 @@
 // Listeners: "/" answers "epoch N pid P"; "/slow?ms=N" answers after N ms.
 // Both count in the counter http.requests. Admin: /ready (200 LIVE, else 503
 // and the state), /server_info (Envoy's JSON: state, command_line_options with
-// restart_epoch, base_id, drain_time, ...), /stats (name: value lines, or
-// ?format=json), /hot_restart_version, POST /quitquitquit.
+// restart_epoch, base_id, drain_time, ...; plus a "testproxy" object Envoy's
+// lacks: hot_restart_parent none|connected|terminated|gone, and log_reopens,
+// the SIGUSR1s handled), /stats (name: value lines, or ?format=json),
+// /hot_restart_version, POST /quitquitquit.
 //
 // Lifecycle. Epoch 0 binds its listeners and admin, then serves its child
 // socket (uds.ListenParent). Epoch N > 0 dials its parent (uds.DialChild),
@@ -48,7 +50,7 @@
 // reads them itself only once the parent is gone. SIGTERM, SIGINT and
 // /quitquitquit: like Envoy's shutdown(), first terminate the hot-restart
 // parent if there is one (even while INITIALIZING), then exit 0 gracefully;
-// SIGUSR1: logs "reopening logs". docs/envoy-fidelity.md has the details.
+// SIGUSR1: logs "reopening logs" and counts it in log_reopens. docs/envoy-fidelity.md has the details.
 //
 // Two generations by hand:
 //

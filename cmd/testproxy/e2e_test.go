@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +66,7 @@ type proc struct {
 	log       *syncBuffer
 	done      chan struct{}
 	err       error
+	exitAt    time.Time // when Wait returned (no sooner than the exit); read after done
 	adminPath string
 }
 
@@ -122,7 +124,7 @@ func (in instance) startArgs(t *testing.T, epoch int, extra []string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	go func() { p.err = p.cmd.Wait(); p.exitAt = time.Now(); close(p.done) }()
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {
@@ -307,6 +309,7 @@ func TestHotRestartUnderLoad(t *testing.T) {
 		return nil
 	})
 
+	restartAt := time.Now()
 	p1 := in.start(t, 1, common...)
 	admin1 := p1.waitLive(t, 1)
 
@@ -323,12 +326,16 @@ func TestHotRestartUnderLoad(t *testing.T) {
 		t.Errorf("epoch 1 served no request, want the traffic after the restart")
 	}
 
+	// Nothing but epoch 1's terminate, sent at its parent-shutdown time
+	// (2 s after it started), ends epoch 0: its own drain ends after 1 s
+	// and leaves it running.
 	if code := p0.waitExit(t, 20*time.Second); code != 0 {
 		t.Errorf("epoch 0 exit code %d, want 0", code)
 	}
-	if !strings.Contains(p0.log.String(), "terminate requested by child") {
-		t.Errorf("epoch 0 did not log the child's terminate request")
+	if d := p0.exitAt.Sub(restartAt); d < 2*time.Second {
+		t.Errorf("epoch 0 exited %s after epoch 1 started, want no sooner than epoch 1's parent-shutdown time (2s)", d)
 	}
+	waitParentLink(t, admin1, "terminated")
 
 	// Every request served by either generation, plus the slow one.
 	want := uint64(ok.Load()) + 1
@@ -409,21 +416,26 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 }
 
-// TestSignals: SIGUSR1 is logged and survived, SIGTERM ends the process with 0.
+// TestSignals: SIGUSR1 is handled (testproxy.log_reopens counts it) and
+// survived, SIGTERM ends the process with 0.
 func TestSignals(t *testing.T) {
 	in := newInstance(t)
 	p := in.start(t, 0)
-	p.waitLive(t, 0)
+	admin := p.waitLive(t, 0)
 	p.cmd.Process.Signal(syscall.SIGUSR1)
 	testutil.WaitFor(t, 10*time.Second, func() error {
-		if !strings.Contains(p.log.String(), "reopening logs") {
-			return errors.New(`no "reopening logs" in the log after SIGUSR1`)
+		if p.exited() {
+			t.Fatalf("SIGUSR1 ended the process: %v", p.err)
+		}
+		st, ti, err := getTestproxyInfo(admin)
+		if err != nil {
+			return err
+		}
+		if ti.LogReopens != 1 || st != "LIVE" {
+			return fmt.Errorf("after SIGUSR1: state %s log_reopens %d, want LIVE 1", st, ti.LogReopens)
 		}
 		return nil
 	})
-	if p.exited() {
-		t.Fatal("SIGUSR1 ended the process")
-	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if code := p.waitExit(t, 15*time.Second); code != 0 {
 		t.Errorf("exit code after SIGTERM = %d, want 0", code)
@@ -473,11 +485,15 @@ func TestStartDelayNotReady(t *testing.T) {
 }
 
 // TestThreeGenerationsReusePort: two workers with a listen socket each are
-// handed over twice; epoch 2 taking admin makes epoch 1 terminate epoch 0 at
-// once (at most three generations), and the counter survives both handoffs.
+// handed over twice (epoch 2 holds epoch 0's very sockets); epoch 2 taking
+// admin makes epoch 1 terminate epoch 0 at once (at most three
+// generations), and the counter survives both handoffs.
 func TestThreeGenerationsReusePort(t *testing.T) {
 	in := newInstance(t)
-	common := []string{"--drain-time-s", "1", "--parent-shutdown-time-s", "3", "--stats-flush-interval", "100ms",
+	// A parent-shutdown time out of reach of the test: no generation is
+	// terminated at it, and epoch 1 does not shut down (which would
+	// terminate epoch 0 too). Only epoch 2 taking admin can end epoch 0.
+	common := []string{"--drain-time-s", "1", "--parent-shutdown-time-s", "600", "--stats-flush-interval", "100ms",
 		"--concurrency", "2", "--reuse-port", "--drain-strategy", "immediate"}
 	url := "http://" + in.listen() + "/"
 	sent := 0
@@ -493,6 +509,10 @@ func TestThreeGenerationsReusePort(t *testing.T) {
 	}
 	p0 := in.start(t, 0, common...)
 	p0.waitLive(t, 0)
+	sockets0 := listenInodes(t, p0.cmd.Process.Pid, in.port)
+	if len(sockets0) != 2 {
+		t.Fatalf("epoch 0 listens on %d sockets %v, want 2 (one per worker)", len(sockets0), sockets0)
+	}
 	burst(20)
 	p1 := in.start(t, 1, common...)
 	p1.waitLive(t, 1)
@@ -501,18 +521,13 @@ func TestThreeGenerationsReusePort(t *testing.T) {
 	admin2 := p2.waitLive(t, 2)
 	burst(20)
 	if code := p0.waitExit(t, 20*time.Second); code != 0 {
-		t.Errorf("epoch 0 exit %d, want 0", code)
+		t.Errorf("epoch 0 exit %d, want 0 (terminated by epoch 1 when epoch 2 took admin)", code)
 	}
-	if !strings.Contains(p1.log.String(), "terminating our parent now") {
-		t.Errorf("epoch 1 did not terminate epoch 0 when epoch 2 took admin")
+	if p1.exited() {
+		t.Fatalf("epoch 1 exited (%v), want it draining: epoch 0 must go while epoch 1 lives", p1.err)
 	}
-	if code := p1.waitExit(t, 20*time.Second); code != 0 {
-		t.Errorf("epoch 1 exit %d, want 0", code)
-	}
-	for _, w := range []string{"0", "1"} {
-		if !strings.Contains(p2.log.String(), `"worker": `+w) {
-			t.Errorf("epoch 2 log does not mention worker %s", w)
-		}
+	if got := listenInodes(t, p2.cmd.Process.Pid, in.port); !slices.Equal(got, sockets0) {
+		t.Errorf("epoch 2 listens on sockets %v, want epoch 0's %v (both workers' handed over twice)", got, sockets0)
 	}
 	testutil.WaitFor(t, 10*time.Second, func() error {
 		got, err := stat(admin2, "http.requests")
@@ -595,10 +610,11 @@ func TestDynamicBaseID(t *testing.T) {
 		t.Fatalf("--base-id-path holds %q, want a number", b)
 	}
 	in.baseID = strconv.FormatUint(id, 10)
+	sockets0 := listenInodes(t, p0.cmd.Process.Pid, in.port)
 	p1 := in.start(t, 1, common...)
 	p1.waitLive(t, 1)
-	if !strings.Contains(p1.log.String(), "listen socket from parent") {
-		t.Errorf("epoch 1 with base id %d did not get the listen socket from epoch 0", id)
+	if got := listenInodes(t, p1.cmd.Process.Pid, in.port); len(got) != 1 || !slices.Equal(got, sockets0) {
+		t.Errorf("epoch 1 with base id %d listens on sockets %v, want epoch 0's %v", id, got, sockets0)
 	}
 	if code := p0.waitExit(t, 20*time.Second); code != 0 {
 		t.Errorf("epoch 0 exit %d, want 0", code)
@@ -615,13 +631,19 @@ func TestNoParent(t *testing.T) {
 	if code := p.waitExit(t, 20*time.Second); code != 1 {
 		t.Fatalf("epoch 1 without a parent: exit %d, want 1", code)
 	}
+	// It failed at the handoff: admin is bound only after it.
+	if _, err := os.Stat(p.adminPath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("epoch 1 without a parent wrote its admin address (%v), want a failure before binding admin", err)
+	}
+	// The user-visible error names the cause (the feature, not a state).
 	if !strings.Contains(p.log.String(), "no hot-restart parent") {
-		t.Errorf("epoch 1 without a parent did not say so in its log")
+		t.Errorf("epoch 1's error does not name the missing hot-restart parent")
 	}
 	// Envoy's probe (test_connection) falls back at the first refusal: a
 	// retry delay of ten minutes must not be waited out even once.
 	p = in.start(t, 1, "--skip-hot-restart-on-no-parent", "--hot-restart-retry-delay", "10m")
-	p.waitLive(t, 1)
+	admin := p.waitLive(t, 1)
+	waitParentLink(t, admin, "none")
 	if code, body, err := get("http://" + in.listen() + "/"); err != nil || code != 200 || !strings.HasPrefix(body, "epoch 1 ") {
 		t.Fatalf("epoch 1 started as epoch 0: %d %q %v", code, body, err)
 	}
@@ -662,12 +684,7 @@ func TestParentDies(t *testing.T) {
 	admin1 := p1.waitLive(t, 1)
 	p0.cmd.Process.Kill()
 	p0.waitExit(t, 10*time.Second)
-	testutil.WaitFor(t, 20*time.Second, func() error {
-		if !strings.Contains(p1.log.String(), "treating it as gone") {
-			return errors.New("epoch 1 has not noticed that epoch 0 died")
-		}
-		return nil
-	})
+	waitParentLink(t, admin1, "gone") // noticed at the stats flushes
 	if code, body, err := get("http://" + in.listen() + "/"); err != nil || code != 200 || !strings.HasPrefix(body, "epoch 1 ") {
 		t.Fatalf("request after the parent died: %d %q %v", code, body, err)
 	}

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/hotrestart/restarter/uds"
@@ -19,22 +20,14 @@ func (s *server) parentHandler() uds.ParentHandler {
 		Listeners: s.registry,
 		ShutdownAdmin: func() uds.ShutdownAdminReply {
 			s.log.Info("child asked for admin: closing admin listener")
-			s.mu.Lock()
-			ln := s.adminLn
-			orig := s.origTime
-			s.mu.Unlock()
-			if ln != nil {
-				ln.Close()
-			}
-			s.childMu.Lock()
-			hasParent := s.child != nil
-			s.childMu.Unlock()
-			if hasParent { // at most three generations: our parent goes now
-				s.event(evTerminateParent)
-			}
+			s.lns.closeAdmin()
+			// At most three generations: the run goroutine, which owns
+			// s.child, terminates our parent if we still have one. The
+			// reply does not wait for that.
+			s.event(evChildTookAdmin)
 			// Envoy's server answers its enable_reuse_port_default, which is
 			// true unless the runtime turns it off; a child takes it over.
-			return uds.ShutdownAdminReply{OriginalStartTimeUnixSeconds: uint64(orig.Unix()), EnableReusePortDefault: true}
+			return uds.ShutdownAdminReply{OriginalStartTimeUnixSeconds: uint64(s.origTime.Unix()), EnableReusePortDefault: true}
 		},
 		StatsTo: func(e *uds.StatsEncoder) {
 			var ms runtime.MemStats
@@ -76,7 +69,7 @@ func (s *server) pullStats() {
 			s.log.Warn("parent unreachable: treating it as gone")
 			s.store.ParentTerminated()
 			s.srvStats.fromParent(uds.StatsImport{})
-			s.closeChild()
+			s.closeChild(linkGone)
 			s.startUDPReaders()
 		}
 		return
@@ -99,17 +92,50 @@ func (s *server) terminateParent() {
 	}
 	s.store.ParentTerminated()
 	s.srvStats.fromParent(uds.StatsImport{})
-	s.closeChild()
+	s.closeChild(linkTerminated)
 	s.startUDPReaders()
 }
 
-// closeChild forgets the parent (Envoy's parent_terminated_): no request
-// goes to it any more. The child sockets stay bound until cleanup.
-func (s *server) closeChild() {
-	s.childMu.Lock()
-	s.child = nil
-	s.childMu.Unlock()
+// parentLink is what became of our hot-restart parent, as /server_info's
+// testproxy-only "hot_restart_parent" reports it.
+type parentLink uint32
+
+const (
+	linkNone       parentLink = iota // epoch 0, or started as if epoch 0 (--skip-hot-restart-on-no-parent)
+	linkConnected                    // we talk to it (stats pulls, drain, terminate)
+	linkTerminated                   // we sent it terminate: parent-shutdown time, our child took admin, or our shutdown
+	linkGone                         // it stopped answering stats pulls: it ended on its own
+)
+
+func (l parentLink) String() string {
+	switch l {
+	case linkNone:
+		return "none"
+	case linkConnected:
+		return "connected"
+	case linkTerminated:
+		return "terminated"
+	case linkGone:
+		return "gone"
+	}
+	return "link(" + strconv.Itoa(int(l)) + ")"
 }
+
+// setChild starts talking to our parent through c.
+func (s *server) setChild(c *uds.Child) {
+	s.child = c
+	s.link.Store(uint32(linkConnected))
+}
+
+// closeChild forgets the parent (Envoy's parent_terminated_): no request
+// goes to it any more; why is what became of it. The child sockets stay
+// bound until cleanup.
+func (s *server) closeChild(why parentLink) {
+	s.child = nil
+	s.link.Store(uint32(why))
+}
+
+func (s *server) parentLink() parentLink { return parentLink(s.link.Load()) }
 
 // terminateParentOnShutdown is the first step of Envoy's
 // InstanceImpl::shutdown() (SIGTERM, SIGINT, /quitquitquit, and the SIGTERM
@@ -117,9 +143,7 @@ func (s *server) closeChild() {
 // parent tells it to terminate, whether or not this one ever went live. A
 // parent that is gone costs at most one short bounded wait.
 func (s *server) terminateParentOnShutdown() {
-	s.childMu.Lock()
 	c := s.child
-	s.childMu.Unlock()
 	if c == nil {
 		return
 	}
@@ -129,5 +153,5 @@ func (s *server) terminateParentOnShutdown() {
 	if err := c.TerminateParent(ctx); err != nil {
 		s.log.Warn("terminate parent on shutdown", zap.Error(err))
 	}
-	s.closeChild()
+	s.closeChild(linkTerminated)
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"syscall"
 
 	"github.com/hotrestart/restarter/uds"
@@ -22,6 +23,70 @@ type listener struct {
 	url    string // uds.AddressURL of the bound address
 	worker uint32
 	ln     net.Listener
+}
+
+// listenSockets owns our listening sockets: the data listeners (one per
+// address and worker) and the admin listener. Its methods are safe for
+// concurrent use: startup binds and serves them on the run goroutine, the
+// hot-restart Parent's goroutine closes admin (shutdown_admin) and drains,
+// admin's /drain_listeners drains, cleanup closes them all.
+type listenSockets struct {
+	mu    sync.Mutex
+	data  []listener
+	admin net.Listener
+}
+
+// has reports whether a data listener for url and worker w is bound.
+func (ls *listenSockets) has(url string, w uint32) bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for _, l := range ls.data {
+		if l.url == url && l.worker == w {
+			return true
+		}
+	}
+	return false
+}
+
+func (ls *listenSockets) add(l listener) {
+	ls.mu.Lock()
+	ls.data = append(ls.data, l)
+	ls.mu.Unlock()
+}
+
+// dataListeners returns the data listeners bound so far.
+func (ls *listenSockets) dataListeners() []net.Listener {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	out := make([]net.Listener, len(ls.data))
+	for i, l := range ls.data {
+		out[i] = l.ln
+	}
+	return out
+}
+
+// closeData closes the data listeners (a drain: they stop accepting).
+func (ls *listenSockets) closeData() {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for _, l := range ls.data {
+		l.ln.Close()
+	}
+}
+
+func (ls *listenSockets) setAdmin(ln net.Listener) {
+	ls.mu.Lock()
+	ls.admin = ln
+	ls.mu.Unlock()
+}
+
+// closeAdmin closes the admin listener, if it is bound (our child takes admin).
+func (ls *listenSockets) closeAdmin() {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.admin != nil {
+		ls.admin.Close()
+	}
 }
 
 func (s *server) serve(srv *http.Server, ln net.Listener) {
@@ -64,23 +129,9 @@ func listenURL(addr string) string {
 	return uds.AddressURL(tcp)
 }
 
-func (s *server) hasListener(addr string, w uint32) bool {
-	url := listenURL(addr)
-	s.lnMu.Lock()
-	defer s.lnMu.Unlock()
-	for _, l := range s.listens {
-		if l.url == url && l.worker == w {
-			return true
-		}
-	}
-	return false
-}
-
 // addListener records l and registers a dup of its socket for our child.
 func (s *server) addListener(l listener) {
-	s.lnMu.Lock()
-	defer s.lnMu.Unlock()
-	s.listens = append(s.listens, l)
+	s.lns.add(l)
 	if tl, ok := l.ln.(*net.TCPListener); ok {
 		f, err := tl.File()
 		if err != nil {
@@ -109,11 +160,7 @@ func (s *server) drainListeners() {
 		return
 	}
 	s.setState(stateDraining)
-	s.lnMu.Lock()
-	for _, l := range s.listens {
-		l.ln.Close()
-	}
-	s.lnMu.Unlock()
+	s.lns.closeData()
 	// The dups kept for a child go too: the child has them, and a drained
 	// parent holds no listening socket (the evidence a supervisor reads in
 	// /proc to tell that it was told to drain).

@@ -6,12 +6,12 @@ package main
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,13 +20,30 @@ import (
 	"go.uber.org/zap"
 )
 
-// Server states as Envoy's /server_info names them.
+// serverState is the server's state; String is the name Envoy's
+// /server_info gives it.
+type serverState uint32
+
 const (
-	statePreInit  = "PRE_INITIALIZING"
-	stateInit     = "INITIALIZING"
-	stateLive     = "LIVE"
-	stateDraining = "DRAINING"
+	statePreInit serverState = iota
+	stateInit
+	stateLive
+	stateDraining
 )
+
+func (st serverState) String() string {
+	switch st {
+	case statePreInit:
+		return "PRE_INITIALIZING"
+	case stateInit:
+		return "INITIALIZING"
+	case stateLive:
+		return "LIVE"
+	case stateDraining:
+		return "DRAINING"
+	}
+	return "state(" + strconv.Itoa(int(st)) + ")"
+}
 
 type server struct {
 	cfg   Config
@@ -50,19 +67,20 @@ type server struct {
 
 	httpSrv       *http.Server
 	adminSrv      *http.Server
-	errc          chan error   // a Serve goroutine failed
-	events        chan event   // from uds.Parent callbacks and /quitquitquit
-	parent        *uds.Parent  // serves our child (epoch+1); owned by run
-	child         *uds.Child   // talks to our parent (epoch-1) while it lives; owned by run
-	hrChild       *uds.Child   // our child_N and udp_child_N sockets, bound for life like Envoy's
-	statsFailures int          // consecutive failed stats pulls; owned by run
-	childMu       sync.Mutex   // guards child against the ShutdownAdmin callback
-	lnMu          sync.Mutex   // guards listeners
-	listens       []listener   // our listen sockets
-	mu            sync.Mutex   // guards the fields below
-	state         string       //
-	origTime      time.Time    // original start time of the first epoch
-	adminLn       net.Listener //
+	errc          chan error    // a Serve goroutine failed
+	events        chan event    // from uds.Parent callbacks and /quitquitquit
+	parent        *uds.Parent   // serves our child (epoch+1); owned by run
+	child         *uds.Child    // talks to our parent (epoch-1) while it lives; owned by run (startup runs on its goroutine)
+	hrChild       *uds.Child    // our child_N and udp_child_N sockets, bound for life like Envoy's
+	statsFailures int           // consecutive failed stats pulls; owned by run
+	lns           listenSockets // our data and admin listen sockets
+	state         atomic.Uint32 // a serverState: written by run and the drains, read by admin
+	link          atomic.Uint32 // a parentLink: written with child, read by admin
+	logReopens    atomic.Uint64 // SIGUSR1s handled
+	// origTime is the original start time of the first epoch. takeOver
+	// sets it before admin or our parent socket serves, so it is read-only
+	// by the time anyone else reads it.
+	origTime time.Time
 }
 
 func newServer(cfg Config, fc fileConfig, log *zap.Logger) *server {
@@ -72,8 +90,8 @@ func newServer(cfg Config, fc fileConfig, log *zap.Logger) *server {
 		registry: uds.NewListeners(),
 		errc:     make(chan error, 16),
 		events:   make(chan event, 4),
-		state:    statePreInit,
 	}
+	s.state.Store(uint32(statePreInit))
 	s.origTime = s.start
 	s.requests = s.store.Counter("http.requests")
 	s.active = s.store.Gauge("http.downstream_cx_active", uds.GaugeAccumulate)
@@ -98,18 +116,12 @@ func newServer(cfg Config, fc fileConfig, log *zap.Logger) *server {
 	return s
 }
 
-func (s *server) setState(st string) {
-	s.mu.Lock()
-	s.state = st
-	s.mu.Unlock()
-	s.log.Info("state", zap.String("state", st))
+func (s *server) setState(st serverState) {
+	s.state.Store(uint32(st))
+	s.log.Info("state", zap.Stringer("state", st))
 }
 
-func (s *server) getState() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state
-}
+func (s *server) getState() serverState { return serverState(s.state.Load()) }
 
 func (s *server) udsConfig() uds.Config {
 	return uds.Config{
@@ -167,7 +179,7 @@ func (s *server) run() int {
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGUSR1 {
-				s.log.Info("reopening logs")
+				s.reopenLogs()
 				continue
 			}
 			s.log.Info("signal: shutting down", zap.String("signal", sig.String()))
@@ -185,10 +197,12 @@ func (s *server) run() int {
 			case evQuit:
 				s.log.Info("admin: quitquitquit")
 				return s.shutdown()
-			case evTerminateParent:
-				s.log.Info("child took admin: terminating our parent now")
-				s.terminateParent()
-				flush, pst = nil, nil
+			case evChildTookAdmin:
+				if s.child != nil {
+					s.log.Info("child took admin: terminating our parent now")
+					s.terminateParent()
+					flush, pst = nil, nil
+				}
 			}
 		case <-flush:
 			s.pullStats()
@@ -213,9 +227,9 @@ func (s *server) run() int {
 type event int
 
 const (
-	evTerminate       event = iota // our child asked us to terminate
-	evQuit                         // POST /quitquitquit
-	evTerminateParent              // our child took admin: end our own parent now (three generations at most)
+	evTerminate      event = iota // our child asked us to terminate
+	evQuit                        // POST /quitquitquit
+	evChildTookAdmin              // our child took admin: end our own parent, if any, now (three generations at most)
 )
 
 func (e event) String() string {
@@ -224,13 +238,21 @@ func (e event) String() string {
 		return "terminate"
 	case evQuit:
 		return "quit"
-	case evTerminateParent:
-		return "terminate-parent"
+	case evChildTookAdmin:
+		return "child-took-admin"
 	}
 	return "event(" + strconv.Itoa(int(e)) + ")"
 }
 
 var errStopped = errors.New("stopped by signal")
+
+// reopenLogs is SIGUSR1, on which Envoy reopens its access logs. testproxy
+// writes none: it counts the signal (/server_info's testproxy.log_reopens)
+// and logs it.
+func (s *server) reopenLogs() {
+	s.logReopens.Add(1)
+	s.log.Info("reopening logs")
+}
 
 // shutdown stops serving gracefully (in-flight requests finish, bounded).
 func (s *server) shutdown() int {
@@ -270,7 +292,7 @@ func (s *server) cleanup() {
 			s.log.Warn("close hot restart parent socket", zap.Error(err))
 		}
 	}
-	s.closeChild()
+	s.child = nil // the same sockets as hrChild, closed below
 	if s.hrChild != nil {
 		if err := s.hrChild.Close(); err != nil {
 			s.log.Warn("close hot restart child sockets", zap.Error(err))
@@ -279,11 +301,7 @@ func (s *server) cleanup() {
 	s.closeUDP()
 	_ = s.httpSrv.Close()
 	_ = s.adminSrv.Close()
-	s.lnMu.Lock()
-	for _, l := range s.listens {
-		l.ln.Close()
-	}
-	s.lnMu.Unlock()
+	s.lns.closeData()
 	s.registry.Close()
 	s.drain.Close()
 	s.wg.Wait()

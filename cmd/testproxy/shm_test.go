@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"syscall"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hotrestart/restarter/internal/shmguard"
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 func readShm(t *testing.T, path string) shmguard.State {
@@ -25,10 +27,10 @@ func readShm(t *testing.T, path string) shmguard.State {
 
 // TestSharedMemoryGuard: with --shared-memory, testproxy plays Envoy's
 // INITIALIZING guard. A start while another epoch initializes exits 1 with
-// "previous envoy process is still initializing" and harms nobody; a
-// generation killed before it went live leaves the flag set, so every later
-// start fails the same way (envoy #33446), and says the holder is dead. A
-// generation that goes live clears it.
+// "previous envoy process is still initializing" before it asks anything of
+// its parent, and harms nobody; a generation killed before it went live
+// leaves the flag set, so every later start fails the same way (envoy
+// #33446), and says the holder is dead. A generation that goes live clears it.
 func TestSharedMemoryGuard(t *testing.T) {
 	in := newInstance(t)
 	common := []string{"--drain-time-s", "60", "--parent-shutdown-time-s", "120", "--shared-memory", "--shm-dir", in.dir,
@@ -49,11 +51,21 @@ func TestSharedMemoryGuard(t *testing.T) {
 	if code := p2.waitExit(t, 30*time.Second); code != 1 {
 		t.Fatalf("epoch 2 started while epoch 1 initializes: exit %d, want 1", code)
 	}
-	if !strings.Contains(p2.log.String(), "previous envoy process is still initializing") || !strings.Contains(p2.log.String(), "still runs") {
-		t.Errorf("epoch 2's log does not say that epoch 1 is still initializing:\n%s", p2.log.String())
-	}
 	if p0.exited() || p1.exited() {
 		t.Fatalf("the refused epoch 2 harmed a running one: epoch 0 exited %v, epoch 1 exited %v", p0.exited(), p1.exited())
+	}
+	// Epoch 2 took nothing: epoch 1 still holds the flag and its admin
+	// (shutdown_admin would have closed it), and epoch 2 bound no admin.
+	if st := readShm(t, path); st.Flags&shmguard.Initializing == 0 || st.PID != uint64(p1.cmd.Process.Pid) {
+		t.Errorf("after the refused epoch 2: %+v, want INITIALIZING by epoch 1 (pid %d)", st, p1.cmd.Process.Pid)
+	}
+	p1.waitInitializing(t)
+	if _, err := os.Stat(p2.adminPath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused epoch 2 wrote an admin address (%v), want none", err)
+	}
+	// The user-visible error is Envoy's, and says the holder still runs.
+	if !strings.Contains(p2.log.String(), "previous envoy process is still initializing") || !strings.Contains(p2.log.String(), "still runs") {
+		t.Errorf("epoch 2's error does not say that epoch 1 is still initializing:\n%s", p2.log.String())
 	}
 
 	// Epoch 1 dies before it went live (SIGKILL runs no handler): the flag stays.
@@ -63,6 +75,10 @@ func TestSharedMemoryGuard(t *testing.T) {
 	if code := p1b.waitExit(t, 30*time.Second); code != 1 {
 		t.Fatalf("epoch 1 again after its predecessor died initializing: exit %d, want 1 (stuck flag)", code)
 	}
+	if st := readShm(t, path); st.Flags&shmguard.Initializing == 0 || st.PID != uint64(p1.cmd.Process.Pid) || testutil.Alive(int(st.PID)) {
+		t.Errorf("after the second epoch 1: %+v, want INITIALIZING still held by the dead pid %d (a stuck flag)", st, p1.cmd.Process.Pid)
+	}
+	// The user-visible error names the stuck flag, the operator's cue.
 	if !strings.Contains(p1b.log.String(), "flag is stuck") {
 		t.Errorf("the stuck flag is not named as such:\n%s", p1b.log.String())
 	}

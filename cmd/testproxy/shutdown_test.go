@@ -74,11 +74,10 @@ func TestShutdownTerminatesParent(t *testing.T) {
 				t.Fatalf("epoch 0 exited before its child was stopped: %v", p0.err)
 			}
 			tc.stopIt(t, p1, admin1)
+			// Epoch 0 drains for 60 s and its child's parent-shutdown
+			// time is 120 s: only the child's terminate ends it now.
 			if code := p0.waitExit(t, 20*time.Second); code != 0 {
 				t.Errorf("epoch 0 exit %d after its child's shutdown, want 0 (terminated)", code)
-			}
-			if !strings.Contains(p0.log.String(), "terminate requested by child") {
-				t.Errorf("epoch 0 ended without the child's terminate request")
 			}
 			if code := p1.waitExit(t, 20*time.Second); code != 0 {
 				t.Errorf("epoch 1 exit %d, want 0", code)

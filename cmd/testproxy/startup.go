@@ -36,9 +36,7 @@ func (s *server) startup(sigs <-chan os.Signal) error {
 		return err
 	}
 	if s.cfg.RestartEpoch > 0 {
-		s.childMu.Lock()
-		s.child = c
-		s.childMu.Unlock()
+		s.setChild(c)
 		if s.cfg.SkipHotRestartOnNoParent {
 			// Envoy's probe: one test_connection, the first refusal is final.
 			err = c.TestConnection(s.ctx)
@@ -49,7 +47,7 @@ func (s *server) startup(sigs <-chan os.Signal) error {
 		switch {
 		case err != nil && errors.Is(err, uds.ErrNoParent) && s.cfg.SkipHotRestartOnNoParent:
 			s.log.Warn("no parent: starting as if epoch 0 (--skip-hot-restart-on-no-parent)", zap.Error(err))
-			s.closeChild()
+			s.closeChild(linkNone)
 		case err != nil:
 			return err
 		}
@@ -112,9 +110,7 @@ func (s *server) takeOver(c *uds.Child) error {
 		return fmt.Errorf("shutdown parent admin: %w", err)
 	}
 	if rep.OriginalStartTimeUnixSeconds > 0 {
-		s.mu.Lock()
 		s.origTime = time.Unix(int64(rep.OriginalStartTimeUnixSeconds), 0)
-		s.mu.Unlock()
 	}
 	s.log.Info("parent admin shut down", zap.Uint64("original_start_time", rep.OriginalStartTimeUnixSeconds),
 		zap.Bool("enable_reuse_port_default", rep.EnableReusePortDefault))
@@ -178,7 +174,7 @@ func (s *server) bindRest() error {
 	}
 	for _, a := range s.cfg.Listen {
 		for _, w := range s.workers() {
-			if s.hasListener(a, w) {
+			if s.lns.has(listenURL(a), w) {
 				continue
 			}
 			ln, err := bindTCP(a, s.cfg.ReusePort)
@@ -222,14 +218,14 @@ func (s *server) startDelay(sigs <-chan os.Signal) error {
 				s.log.Info("signal during startup", zap.String("signal", sig.String()))
 				return errStopped
 			}
-			s.log.Info("reopening logs")
+			s.reopenLogs()
 		case ev := <-s.events:
 			switch ev {
 			case evQuit, evTerminate:
 				s.log.Info("stop requested during startup", zap.Stringer("event", ev))
 				return errStopped
-			case evTerminateParent:
-				s.terminateParent()
+			case evChildTookAdmin:
+				s.terminateParent() // a no-op without a parent
 			}
 		}
 	}
@@ -238,11 +234,9 @@ func (s *server) startDelay(sigs <-chan os.Signal) error {
 // goLive serves, tells the parent to drain, and clears the shared-memory
 // INITIALIZING flag (Envoy: drainParentListeners, at every epoch).
 func (s *server) goLive() {
-	s.lnMu.Lock()
-	for _, l := range s.listens {
-		s.serve(s.httpSrv, l.ln)
+	for _, ln := range s.lns.dataListeners() {
+		s.serve(s.httpSrv, ln)
 	}
-	s.lnMu.Unlock()
 	s.setState(stateLive)
 	if s.cfg.SdNotify {
 		s.notifyReady()
@@ -286,9 +280,7 @@ func (s *server) bindAdmin() error {
 			return fmt.Errorf("--admin-address-path: %w", err)
 		}
 	}
-	s.mu.Lock()
-	s.adminLn = ln
-	s.mu.Unlock()
+	s.lns.setAdmin(ln)
 	s.log.Info("admin listening", zap.String("address", ln.Addr().String()))
 	s.serve(s.adminSrv, ln)
 	return nil
