@@ -1,15 +1,15 @@
 package integration
 
 import (
-	"bufio"
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 // Points of the hot-restart handoff as /proc shows them from outside the
@@ -17,62 +17,14 @@ import (
 // the outside cannot see (after the stats, after drain_listeners on the
 // child's side) are testproxy --fault-at's (faultmatrix_test.go).
 
-// socketInodes are the inodes of the sockets pid holds open.
-func socketInodes(pid int) map[uint64]bool {
-	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
-	out := map[uint64]bool{}
-	for _, fd := range fds {
-		l, err := os.Readlink(fd)
-		if err != nil {
-			continue
-		}
-		if s, ok := strings.CutPrefix(l, "socket:["); ok {
-			if n, err := strconv.ParseUint(strings.TrimSuffix(s, "]"), 10, 64); err == nil {
-				out[n] = true
-			}
-		}
-	}
-	return out
-}
-
-// listenInodes are the inodes of the TCP sockets listening on addr
-// ("127.0.0.1:port"), from /proc/net/tcp.
-func listenInodes(addr string) map[uint64]bool {
-	out := map[uint64]bool{}
+// holdsListener reports whether pid holds a socket listening on addr's port.
+func holdsListener(pid int, addr string) bool {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
-		return out
+		return false
 	}
-	f, err := os.Open("/proc/net/tcp")
-	if err != nil {
-		return out
-	}
-	defer f.Close()
-	a4 := ap.Addr().As4()
-	// /proc/net/tcp prints the address as the host-order (little-endian) word.
-	want := fmt.Sprintf("%02X%02X%02X%02X:%04X", a4[3], a4[2], a4[1], a4[0], ap.Port())
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) < 10 || fs[1] != want || fs[3] != "0A" { // 0A: LISTEN
-			continue
-		}
-		if n, err := strconv.ParseUint(fs[9], 10, 64); err == nil {
-			out[n] = true
-		}
-	}
-	return out
-}
-
-// holdsListener reports whether pid holds a socket listening on addr.
-func holdsListener(pid int, addr string) bool {
-	held := socketInodes(pid)
-	for n := range listenInodes(addr) {
-		if held[n] {
-			return true
-		}
-	}
-	return false
+	ins, err := testutil.ListenInodes(pid, int(ap.Port()))
+	return err == nil && len(ins) > 0
 }
 
 // execed reports whether pid runs binary (its fork has exec'd).

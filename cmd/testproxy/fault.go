@@ -40,6 +40,13 @@ func (s *server) fault(point string) {
 	if s.cfg.FaultAt != point || s.cfg.RestartEpoch == 0 {
 		return
 	}
+	if s.cfg.FaultOnce != "" {
+		f, err := os.OpenFile(s.cfg.FaultOnce, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil { // there already (or unwritable): this start goes through
+			return
+		}
+		f.Close()
+	}
 	sig := syscall.SIGKILL
 	if s.cfg.Fault == "hang" {
 		sig = syscall.SIGSTOP

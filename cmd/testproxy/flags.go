@@ -56,6 +56,7 @@ type Config struct {
 	FaultAt                   string // a handoff point (faultPoints), "" for none
 	SdNotify                  bool   // send READY=1 to $NOTIFY_SOCKET once live
 	Fault                     string // kill or hang
+	FaultOnce                 string // a marker file: fault only while it does not exist, "" for every time
 	TermImmediate             bool   // SIGTERM/SIGINT cut every connection at once, as Envoy does
 	LogFormat                 string // "console" or "json"
 	SharedMemory              bool   // model Envoy's shared-memory INITIALIZING guard
@@ -129,6 +130,7 @@ func (c *Config) flagSet(stderr io.Writer) (*pflag.FlagSet, rawFlags) {
 	fs.StringVar(&c.FaultAt, "fault-at", "", "fault test, epoch > 0: at this handoff `POINT` (before-admin, after-admin, after-listen, after-stats, after-drain) die or hang (--fault)")
 	fs.BoolVar(&c.SdNotify, "sd-notify", false, "test aid: send READY=1 to $NOTIFY_SOCKET once live (Envoy does not; a wrapper would)")
 	fs.StringVar(&c.Fault, "fault", "kill", "fault test: kill (SIGKILL itself) or hang (SIGSTOP itself) at --fault-at")
+	fs.StringVar(&c.FaultOnce, "fault-once", "", "fault test: fault at --fault-at only if `FILE` does not exist, creating it first (a restart of the same epoch goes through)")
 	fs.DurationVar(&c.StartDelay, "start-delay", envDuration("TESTPROXY_START_DELAY"), "fault test: stay INITIALIZING this long before going live (env TESTPROXY_START_DELAY)")
 	return fs, r
 }

@@ -1,63 +1,24 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/hotrestart/restarter/internal/testutil"
 )
 
-// listenInodes returns the inodes (sorted, each once) of the TCP sockets
-// that process pid holds open and that listen on port, from /proc/<pid>/fd
-// and /proc/net/tcp{,6}. A socket passed from one process to another keeps
-// its inode: the same inodes in parent and child are the parent's sockets,
-// handed over, not ones the child bound itself.
-func listenInodes(t *testing.T, pid, port int) []string {
+// listenInodes are the sockets pid holds listening on port
+// (testutil.ListenInodes), failing t when pid's fds cannot be read.
+func listenInodes(t *testing.T, pid, port int) []uint64 {
 	t.Helper()
-	listening := map[string]bool{} // inode -> listens on port
-	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(fh)
-		for sc.Scan() {
-			// sl local_address rem_address st ... uid timeout inode
-			fs := strings.Fields(sc.Text())
-			if len(fs) < 10 || fs[3] != "0A" { // 0A: TCP_LISTEN
-				continue
-			}
-			i := strings.LastIndexByte(fs[1], ':')
-			if p, err := strconv.ParseUint(fs[1][i+1:], 16, 16); err == nil && int(p) == port {
-				listening[fs[9]] = true
-			}
-		}
-		fh.Close()
-	}
-	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
-	ents, err := os.ReadDir(dir)
+	ins, err := testutil.ListenInodes(pid, port)
 	if err != nil {
-		t.Fatalf("fds of pid %d: %v", pid, err)
+		t.Fatal(err)
 	}
-	var out []string
-	for _, e := range ents {
-		link, _ := os.Readlink(dir + "/" + e.Name())
-		ino, ok := strings.CutPrefix(link, "socket:[")
-		ino = strings.TrimSuffix(ino, "]")
-		if ok && listening[ino] && !slices.Contains(out, ino) {
-			out = append(out, ino)
-		}
-	}
-	slices.Sort(out)
-	return out
+	return ins
 }
 
 // proxyInfo is /server_info's testproxy-only object (admin.go).
