@@ -237,6 +237,27 @@ func (r *restarterProc) countLog(subs ...string) int {
 	return n
 }
 
+// exitRecord is the verdict the restarter, which has exited, left next to
+// its control socket (what `restarter stop` reports): its exit code, which
+// must be the one it exited with, and why.
+func (r *restarterProc) exitRecord() control.ExitRecord {
+	r.t.Helper()
+	if !r.exited() {
+		r.t.Fatalf("exitRecord: restarter %d still running", r.pid)
+	}
+	paths, _ := filepath.Glob(filepath.Join(r.runDir, "*.exit"))
+	for _, p := range paths {
+		if rec, err := control.ReadExitRecord(p); err == nil && rec.PID == r.pid {
+			if rec.Code != r.code {
+				r.t.Fatalf("exit record %+v, but the restarter exited %d", rec, r.code)
+			}
+			return rec
+		}
+	}
+	r.t.Fatalf("no exit record of pid %d in %s (%q)", r.pid, r.runDir, paths)
+	return control.ExitRecord{}
+}
+
 // setLive makes the fake admin of epoch answer LIVE (FP_ADMIN).
 func (r *restarterProc) setLive(epoch int) {
 	r.t.Helper()
