@@ -39,8 +39,10 @@ import (
 // 11.fake) and exits, as Envoy does.
 //
 // With the arguments --mode validate it is a validator instead (as Envoy and
-// the test proxy): it appends its epoch to FP_DIR/validated and exits 1
-// ("fail: true found") when the file named by --config contains "fail: true".
+// the test proxy): it appends its epoch to FP_DIR/validated and its
+// arguments (after "fakeproxy", as %q of a []string) to FP_DIR/validated.args,
+// one line a run, and exits 1 ("fail: true found") when the file named by
+// --config contains "fail: true".
 func fakeProxy() int {
 	dir := os.Getenv("FP_DIR")
 	if slices.Contains(os.Args, "--hot-restart-version") { // FP_DIR/hot-restart-version, else 11.fake
@@ -150,6 +152,10 @@ func fakeValidate(dir string) int {
 	epoch := os.Getenv("RESTART_EPOCH")
 	if f, err := os.OpenFile(filepath.Join(dir, "validated"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
 		fmt.Fprintln(f, epoch)
+		f.Close()
+	}
+	if f, err := os.OpenFile(filepath.Join(dir, "validated.args"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+		fmt.Fprintf(f, "%q\n", os.Args[2:])
 		f.Close()
 	}
 	if i := slices.Index(os.Args, "--config"); i > 0 && i+1 < len(os.Args) {
