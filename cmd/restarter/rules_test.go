@@ -520,9 +520,23 @@ func TestRule13LogsAndPassThrough(t *testing.T) {
 	if len(events) != 3 {
 		t.Errorf("got events %v, want started, ready and generation exited", events)
 	}
-	// console format: one line per event too.
+	// console format: one line per event too, tab-separated, not JSON.
 	r2 := startRestarter(t, nil, args([]string{"--ready-after", "100ms", "--log-format", "console"}, proxyArgs())...)
-	r2.waitLog("\tready\t", `"epoch": 0`, `"state": "ready"`)
+	r2.waitReady(0)
+	r2.signal(syscall.SIGTERM)
+	r2.wait(10 * time.Second)
+	var ready []string
+	for _, line := range strings.Split(r2.stderr.String(), "\n") {
+		if strings.HasPrefix(line, "{") {
+			t.Errorf("JSON line in the console log: %q", line)
+		}
+		if strings.Contains(line, "\tready\t") {
+			ready = append(ready, line)
+		}
+	}
+	if len(ready) != 1 || !strings.Contains(ready[0], `"epoch": 0`) || !strings.Contains(ready[0], `"state": "ready"`) {
+		t.Errorf("console ready events %q, want one with epoch 0 and its state", ready)
+	}
 }
 
 // Exit 2 before any child starts (a sample through the real binary; the full
