@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -206,35 +205,6 @@ func (r *restarterProc) waitStart(epoch, n int) gen {
 		return nil
 	})
 	return got
-}
-
-// waitLog waits for a stderr line containing all of the substrings.
-func (r *restarterProc) waitLog(subs ...string) {
-	r.t.Helper()
-	testutil.WaitFor(r.t, 20*time.Second, func() error {
-		if r.countLog(subs...) > 0 {
-			return nil
-		}
-		return fmt.Errorf("no log line with %q", subs)
-	})
-}
-
-func (r *restarterProc) countLog(subs ...string) int {
-	n := 0
-	sc := bufio.NewScanner(strings.NewReader(r.stderr.String()))
-	for sc.Scan() {
-		ok := true
-		for _, s := range subs {
-			if !strings.Contains(sc.Text(), s) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			n++
-		}
-	}
-	return n
 }
 
 // exitRecord is the verdict the restarter, which has exited, left next to
