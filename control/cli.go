@@ -207,6 +207,9 @@ func WriteStatus(w io.Writer, st Status) {
 	default:
 		fmt.Fprintf(w, "last reload: FAILED at %s, epoch %d: %s\n", fmtTime(r.At), r.Epoch, r.Reason)
 	}
+	if c := st.Reloads; c.Requested > 0 {
+		fmt.Fprintf(w, "reloads: %d requested, %d succeeded, %d failed, %d held by pacing\n", c.Requested, c.Succeeded, c.Failed, c.Held)
+	}
 	if h := st.ReloadHeld; h != nil {
 		fmt.Fprintf(w, "reload held since %s (%s): %s\n", fmtTime(h.Since), h.Rule, h.Reason)
 	}

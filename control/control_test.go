@@ -72,7 +72,8 @@ func newFakeHandler() *fakeHandler {
 			{Epoch: 3, PID: 5003, State: StateReady, Started: started, Ready: &ready},
 			{Epoch: 2, PID: 5002, State: StateDraining, Started: started.Add(-time.Hour), Ready: &ready},
 			{Epoch: 1, PID: 5001, State: StateExited, Started: started.Add(-2 * time.Hour), ExitStatus: &exit},
-		}, LastReload: &ReloadOutcome{OK: true, Epoch: 3, At: ready}},
+		}, LastReload: &ReloadOutcome{OK: true, Epoch: 3, At: ready},
+			Reloads: ReloadCounts{Requested: 4, Started: 3, Succeeded: 3, Held: 1, Released: 1}},
 		outcome: ReloadOutcome{OK: true, Epoch: 4, At: ready},
 	}
 }
@@ -428,12 +429,13 @@ func TestCLI(t *testing.T) {
 
 	code, out, errs := runCLI("status", "--runtime-dir", dir)
 	if code != ExitOK || !strings.Contains(out, "restarter edge: pid 4242, base id 7") ||
-		!strings.Contains(out, "draining") || !strings.Contains(out, "5003") || !strings.Contains(out, "last reload: ok, epoch 3") {
+		!strings.Contains(out, "draining") || !strings.Contains(out, "5003") || !strings.Contains(out, "last reload: ok, epoch 3") ||
+		!strings.Contains(out, "reloads: 4 requested, 3 succeeded, 0 failed, 1 held by pacing") {
 		t.Fatalf("status: got %d, %q, %q", code, out, errs)
 	}
 	code, out, _ = runCLI("status", "--json", "--runtime-dir", dir, "--name", "edge")
 	var st Status
-	if code != ExitOK || json.Unmarshal([]byte(out), &st) != nil || st.Generations[1].State != StateDraining {
+	if code != ExitOK || json.Unmarshal([]byte(out), &st) != nil || st.Generations[1].State != StateDraining || st.Reloads.Requested != 4 {
 		t.Fatalf("status --json: got %d, %q", code, out)
 	}
 	code, out, _ = runCLI("reload", "--runtime-dir", dir)

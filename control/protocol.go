@@ -53,6 +53,18 @@ type Status struct {
 	Generations []Generation   `json:"generations"`
 	LastReload  *ReloadOutcome `json:"last_reload,omitempty"` // nil before the first reload
 	ReloadHeld  *ReloadHeld    `json:"reload_held,omitempty"` // a reload held by --reload-pacing, nil if none
+	Reloads     ReloadCounts   `json:"reloads"`
+}
+
+// ReloadCounts counts reloads since the restarter started; they only grow.
+type ReloadCounts struct {
+	Requested uint64 `json:"requested"` // SIGHUP, `restarter reload`, --watch; merged ones included
+	Started   uint64 `json:"started"`   // begun (validation or start), recoveries included
+	Succeeded uint64 `json:"succeeded"`
+	Failed    uint64 `json:"failed"`
+	Held      uint64 `json:"held"`     // held by --reload-pacing
+	Released  uint64 `json:"released"` // held, then let go when the generation waited for exited
+	Forced    uint64 `json:"forced"`   // held, then started at --max-reload-delay
 }
 
 // ReloadHeld is a reload the restarter holds back so as not to cut a

@@ -142,6 +142,7 @@ func (r reloadReq) apply(s *Supervisor) {
 		}
 		return
 	}
+	s.counts.Requested++
 	if s.inflight != nil {
 		if s.pending == nil {
 			s.pending = &reloadOp{}
@@ -159,6 +160,7 @@ func (r reloadReq) apply(s *Supervisor) {
 		op.waiters = append(op.waiters, r.reply)
 	}
 	s.startReload(op)
+	s.publish() // the request count, also when pacing held it silently
 }
 
 func (r signalReq) apply(s *Supervisor) {

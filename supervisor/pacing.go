@@ -164,6 +164,8 @@ func (s *Supervisor) holdReload(op *reloadOp) bool {
 			msg := "reload held" // once per held reload; "reload released" or the forced warning ends it
 			if prev != nil {
 				msg = "reload still held"
+			} else {
+				s.counts.Held++
 			}
 			s.log.Info(msg, zap.Uint32("epoch", s.nextEpoch), zap.String("rule", h.Rule),
 				zap.Uint32("waiting_for", h.Epoch), zap.Int("waiting_for_pid", h.PID), zap.Time("until", h.Until), zap.String("reason", h.Reason))
@@ -174,10 +176,12 @@ func (s *Supervisor) holdReload(op *reloadOp) bool {
 	if s.pace.held != nil {
 		delay := now.Sub(s.pace.held.Since)
 		if d.forced {
+			s.counts.Forced++
 			s.log.Warn("held reload reached its maximum delay; starting it now, which cuts a draining generation",
 				zap.Uint32("epoch", s.nextEpoch), zap.Duration("held", delay),
 				zap.Uint32("cut_epoch", d.cut.epoch), zap.Int("cut_pid", d.cut.pid), zap.String("cut_state", string(d.cut.state)))
 		} else {
+			s.counts.Released++
 			s.log.Info("reload released", zap.Uint32("epoch", s.nextEpoch), zap.Duration("held", delay))
 		}
 		s.pace.held = nil

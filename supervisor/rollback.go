@@ -68,8 +68,10 @@ func (s *Supervisor) answer(op *reloadOp, res ReloadResult, recover bool) {
 	if !op.initial {
 		s.last = &res
 		if res.OK {
+			s.counts.Succeeded++
 			s.log.Info("reload done", zap.Uint32("epoch", res.Epoch))
 		} else {
+			s.counts.Failed++
 			s.log.Warn("reload failed", zap.Uint32("epoch", res.Epoch), zap.String("reason", res.Reason), zap.String("serving", res.Serving))
 		}
 		s.emit(Event{Kind: EventReloaded, Reload: &res})

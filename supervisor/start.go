@@ -17,6 +17,7 @@ func (s *Supervisor) startReload(op *reloadOp) {
 	}
 	s.inflight = op
 	if !op.initial {
+		s.counts.Started++
 		s.log.Info("reload", zap.Uint32("epoch", s.nextEpoch))
 		s.emit(Event{Kind: EventReloading})
 	}

@@ -49,6 +49,7 @@ func (s *Supervisor) publish() Status {
 		st.LastReload = &lr
 	}
 	st.Held = s.heldSnap()
+	st.Reloads = s.counts
 	s.mu.Lock()
 	s.snap = st
 	s.mu.Unlock()

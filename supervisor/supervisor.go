@@ -112,6 +112,7 @@ type Supervisor struct {
 	inflight  *reloadOp
 	pending   *reloadOp
 	last      *ReloadResult
+	counts    ReloadCounts
 	stopping  bool
 	stopAt    time.Time // SIGKILL what is left at this time
 	unclean   bool

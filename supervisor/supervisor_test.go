@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,6 +139,9 @@ func TestReloadFailureReusesEpoch(t *testing.T) {
 	if err != nil || !res.OK || res.Epoch != 1 {
 		t.Fatalf("retry = %+v, %v; want OK at the same epoch 1", res, err)
 	}
+	if c := h.s.Status().Reloads; c != (ReloadCounts{Requested: 2, Started: 2, Succeeded: 1, Failed: 1}) {
+		t.Errorf("reload counts %+v, want 2 requested and started, 1 succeeded, 1 failed", c)
+	}
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -193,12 +197,11 @@ func TestConcurrentReloadsCoalesce(t *testing.T) {
 		}()
 	}
 	testutil.WaitFor(t, 10*time.Second, func() error {
-		if st := h.s.Status(); !st.Pending {
-			return errors.New("no reload pending yet")
+		if st := h.s.Status(); !st.Pending || st.Reloads.Requested < 10 {
+			return fmt.Errorf("pending %v, %d of 10 reloads requested", st.Pending, st.Reloads.Requested)
 		}
 		return nil
 	})
-	testutil.Settle() // the rest of the ten reach the state machine: nothing to poll for that
 	close(gate.open)
 	wg.Wait()
 	var maxEpoch uint32
@@ -210,6 +213,10 @@ func TestConcurrentReloadsCoalesce(t *testing.T) {
 	}
 	if maxEpoch != 2 {
 		t.Fatalf("10 overlapping reloads reached epoch %d, want 2 (one running, one pending)", maxEpoch)
+	}
+	if c := h.s.Status().Reloads; c != (ReloadCounts{Requested: 10, Started: 2, Succeeded: 2, Held: 1, Released: 1}) {
+		// The second is held by the default pacing until epoch 0 has drained.
+		t.Errorf("reload counts %+v, want 10 requested, 2 started and succeeded, 1 held and released", c)
 	}
 	h.stop()
 }

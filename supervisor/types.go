@@ -68,6 +68,26 @@ type Status struct {
 	Held        *HeldReload   `json:"reload_held,omitempty"` // a pending reload held by pacing, and why (pacing.go)
 	Generations []Generation  `json:"generations"`
 	LastReload  *ReloadResult `json:"last_reload,omitempty"`
+	Reloads     ReloadCounts  `json:"reloads"`
+}
+
+// ReloadCounts counts reloads since the supervisor started (the first
+// start is not a reload). They only grow, so a caller can wait for "one
+// more" without reading the log.
+type ReloadCounts struct {
+	// Requested: reload requests taken (Reload, RequestReload), including
+	// those merged into one already pending; none while stopping.
+	Requested uint64 `json:"requested"`
+	// Started: reloads begun (validation or start), recoveries included.
+	Started   uint64 `json:"started"`
+	Succeeded uint64 `json:"succeeded"`
+	Failed    uint64 `json:"failed"`
+	// Held: reloads held by pacing; each ends Released (the generation
+	// waited for exited) or Forced (MaxReloadDelay reached), unless the
+	// supervisor stops first.
+	Held     uint64 `json:"held"`
+	Released uint64 `json:"released"`
+	Forced   uint64 `json:"forced"`
 }
 
 // EventKind says what an Event reports.

@@ -45,6 +45,7 @@ func (h *history) controlStatus(name string, st supervisor.Status) control.Statu
 			Started: g.StartedAt, Ready: g.ReadyAt, ExitStatus: g.ExitStatus, StartPID: g.StartPID,
 			DrainUntil: g.DrainUntil, TermAt: g.TermAt, KillAt: g.KillAt, Health: g.Health})
 	}
+	out.Reloads = control.ReloadCounts(st.Reloads)
 	if r := st.LastReload; r != nil {
 		out.LastReload = reloadOutcome(*r)
 	}
