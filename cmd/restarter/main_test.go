@@ -55,9 +55,9 @@ type restarterProc struct {
 	code    int
 }
 
-// proxyArgs is the exec form running the fake proxy.
+// proxyArgs is "--" and the exec form running the fake proxy.
 func proxyArgs(extra ...string) []string {
-	return append([]string{"--", os.Args[0], "fakeproxy"}, extra...)
+	return append([]string{"--"}, helperArgs("fakeproxy", extra...)...)
 }
 
 // startRestarter runs the test binary as a restarter with args and the FP_*

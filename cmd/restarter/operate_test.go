@@ -399,8 +399,8 @@ func TestReadyNotify(t *testing.T) {
 	t.Parallel()
 	ns := newNotifyServer(t) // systemd's: the generations must get ours instead
 	r := startRestarter(t, []string{"FP_NOTIFY=300ms", "FP_NOTIFY_SKIP_ONCE_EPOCHS=1", "NOTIFY_SOCKET=" + ns.path},
-		"--log-format", "json", "--ready=notify", "--ready-timeout", "2s", "--term-wait", "3s",
-		"--drain-time", "20s", "--parent-shutdown-time", "30s", "--", os.Args[0], "fakeproxy")
+		args([]string{"--log-format", "json", "--ready=notify", "--ready-timeout", "2s", "--term-wait", "3s",
+			"--drain-time", "20s", "--parent-shutdown-time", "30s"}, proxyArgs())...)
 	runDir := filepath.Join(r.dir, "run")
 	g0 := r.waitStart(0, 1)
 	r.waitReady(0)

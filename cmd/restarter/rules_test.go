@@ -390,11 +390,14 @@ func TestRule10TwentyDynamic(t *testing.T) {
 // proxy tracked (re-parented to the subreaper restarter); orphans are reaped.
 func TestRule11ForkingStartScriptAndReaping(t *testing.T) {
 	t.Parallel()
-	r := startRestarter(t, []string{"FP_FORK=1", "FP_ORPHAN=1"}, args(fast, proxyArgs())...)
+	r := startRestarter(t, []string{"FP_ORPHAN=1"}, args(fast, []string{"--"}, helperArgs("fakeproxy-fork"))...)
 	g0 := r.waitStart(0, 1) // written by the grandchild
 	r.waitStatus("the forked proxy tracked", func(st control.Status) error {
 		for _, g := range st.Generations {
 			if g.Epoch == 0 && g.PID == g0.pid && g.ExitStatus == nil {
+				if g.StartPID == 0 || g.StartPID == g.PID {
+					t.Fatalf("epoch 0 %+v: want the start script's pid as start_pid, not the proxy's", g)
+				}
 				return nil
 			}
 		}
