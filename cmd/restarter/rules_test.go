@@ -498,6 +498,9 @@ func TestRule12PIDStableAndPidFile(t *testing.T) {
 func TestRule13LogsAndPassThrough(t *testing.T) {
 	t.Parallel()
 	r := startRestarter(t, []string{"FP_PRINT=1"}, args(fast, proxyArgs())...)
+	// --ready-after may pass before a slow proxy has even started: its
+	// start file says it handles SIGTERM, which it does only after printing.
+	r.waitStart(0, 1)
 	r.waitReady(0)
 	r.signal(syscall.SIGTERM)
 	r.wait(10 * time.Second)
