@@ -269,8 +269,8 @@ func TestFailsafeHungServingGenerationExit1(t *testing.T) {
 			if code := in.wait(20 * time.Second); code != 1 {
 				t.Fatalf("restarter exit %d with a hung serving generation, want 1", code)
 			}
-			if !strings.Contains(in.stderr.String(), "hung") {
-				t.Errorf("no \"hung\" verdict in the log")
+			if rec := in.exitRecord(); !strings.Contains(rec.Reason, "serving epoch 0 hung") {
+				t.Errorf("exit reason %q, want the hung verdict on serving epoch 0", rec.Reason)
 			}
 			testutil.WaitFor(t, 5*time.Second, func() error {
 				if testutil.Alive(g0.PID) {

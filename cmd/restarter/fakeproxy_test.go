@@ -25,7 +25,6 @@ import (
 //	FP_CRASH_EPOCHS        exit 3 after FP_CRASH_AFTER
 //	FP_IGNORE_TERM_EPOCHS  ignore SIGTERM
 //	FP_EXIT0_AFTER         exit 0 after this duration
-//	FP_FORK                start a copy of itself (which does the rest) and exit 0 at once
 //	FP_ORPHAN              leave an orphan (sleep 0.5, pid in FP_DIR/orphan) that is a zombie unless reaped
 //	FP_PRINT               print "hello from epoch N" on stdout and "warn from epoch N" on stderr
 //	FP_ADMIN               serve HTTP on this address (SO_REUSEPORT, so every epoch binds it): /server_info
@@ -39,8 +38,10 @@ import (
 // 11.fake) and exits, as Envoy does.
 //
 // With the arguments --mode validate it is a validator instead (as Envoy and
-// the test proxy): it appends its epoch to FP_DIR/validated and exits 1
-// ("fail: true found") when the file named by --config contains "fail: true".
+// the test proxy): it appends its epoch to FP_DIR/validated and its
+// arguments (after "fakeproxy", as %q of a []string) to FP_DIR/validated.args,
+// one line a run, and exits 1 ("fail: true found") when the file named by
+// --config contains "fail: true".
 func fakeProxy() int {
 	dir := os.Getenv("FP_DIR")
 	if slices.Contains(os.Args, "--hot-restart-version") { // FP_DIR/hot-restart-version, else 11.fake
@@ -57,16 +58,6 @@ func fakeProxy() int {
 	epoch := os.Getenv("RESTART_EPOCH")
 	in := func(key string) bool { return slices.Contains(strings.Split(os.Getenv(key), ","), epoch) }
 
-	if os.Getenv("FP_FORK") == "1" {
-		cmd := exec.Command(os.Args[0], os.Args[1:]...)
-		cmd.Env = append(os.Environ(), "FP_FORK=0")
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Start(); err != nil {
-			fmt.Fprintln(os.Stderr, "fakeproxy fork:", err)
-			return 9
-		}
-		return 0 // exit without waiting: the grandchild is re-parented to the restarter
-	}
 	if os.Getenv("FP_ORPHAN") == "1" {
 		// sh forks a short-lived background child and exits: that child is an orphan.
 		// Its pid goes to FP_DIR/orphan.
@@ -146,10 +137,28 @@ func fakeProxy() int {
 	}
 }
 
+// fakeProxyFork is a start script that forks the proxy and exits (the
+// helper command "fakeproxy-fork"): it starts fakeproxy with its own
+// arguments and environment and exits 0 at once, without waiting, so the
+// proxy is re-parented to the restarter.
+func fakeProxyFork() int {
+	cmd := exec.Command(os.Args[0], append([]string{"fakeproxy"}, os.Args[2:]...)...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "fakeproxy-fork:", err)
+		return 9
+	}
+	return 0
+}
+
 func fakeValidate(dir string) int {
 	epoch := os.Getenv("RESTART_EPOCH")
 	if f, err := os.OpenFile(filepath.Join(dir, "validated"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
 		fmt.Fprintln(f, epoch)
+		f.Close()
+	}
+	if f, err := os.OpenFile(filepath.Join(dir, "validated.args"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+		fmt.Fprintf(f, "%q\n", os.Args[2:])
 		f.Close()
 	}
 	if i := slices.Index(os.Args, "--config"); i > 0 && i+1 < len(os.Args) {

@@ -15,8 +15,24 @@ import (
 // `<test binary> NAME ARGS...` runs helperCommands[NAME] instead of the
 // tests (Go's os/exec tests do the same). The restarter itself is the role
 // RESTARTER_TEST_ROLE=restarter, since it must see its own arguments.
+// A test names the command it runs through helperArgs, which marks it
+// used; when the whole suite ran, TestMain fails on a command no test ran,
+// as os/exec's tests do.
 var helperCommands = map[string]func() int{
-	"fakeproxy": fakeProxy, // a proxy generation (fakeproxy_test.go)
+	"fakeproxy":      fakeProxy,     // a proxy generation (fakeproxy_test.go)
+	"fakeproxy-fork": fakeProxyFork, // a start script that forks fakeproxy and exits 0 (fakeproxy_test.go)
+}
+
+var helperUsed sync.Map // command name -> true
+
+// helperArgs is the exec form running the helper command name with extra
+// arguments, and marks name used. It panics on a name not registered.
+func helperArgs(name string, extra ...string) []string {
+	if _, ok := helperCommands[name]; !ok {
+		panic("unregistered helper command " + name)
+	}
+	helperUsed.Store(name, true)
+	return append([]string{os.Args[0], name}, extra...)
 }
 
 // fpKnobs are the FP_* variables that steer the fake proxy, each documented
@@ -26,7 +42,7 @@ var helperCommands = map[string]func() int{
 // the fake proxy nothing exercises), as os/exec's tests fail on an unused
 // helper command.
 var fpKnobs = []string{
-	"FP_ADMIN", "FP_CRASH_AFTER", "FP_CRASH_EPOCHS", "FP_EXIT0_AFTER", "FP_FAIL_ONCE_EPOCHS", "FP_FORK",
+	"FP_ADMIN", "FP_CRASH_AFTER", "FP_CRASH_EPOCHS", "FP_EXIT0_AFTER", "FP_FAIL_ONCE_EPOCHS",
 	"FP_IGNORE_TERM_EPOCHS", "FP_NOTIFY", "FP_NOTIFY_SKIP_ONCE_EPOCHS", "FP_ORPHAN", "FP_PRINT",
 }
 
@@ -48,15 +64,17 @@ func checkFPKnobs(t testing.TB, env []string) {
 	}
 }
 
-// unusedFPKnobs lists the knobs no test set, when every test ran (no -run,
-// no -short): a partial run proves nothing about the others.
-func unusedFPKnobs() []string {
-	if testing.Short() || flag.Lookup("test.run").Value.String() != "" {
-		return nil
-	}
+// fullRun reports whether every test ran (no -run, no -short): a partial
+// run proves nothing about the knobs and commands it did not use.
+func fullRun() bool {
+	return !testing.Short() && flag.Lookup("test.run").Value.String() == ""
+}
+
+// unused lists the names no test used, sorted.
+func unused(names []string, used *sync.Map) []string {
 	var out []string
-	for _, k := range fpKnobs {
-		if _, ok := fpUsed.Load(k); !ok {
+	for _, k := range names {
+		if _, ok := used.Load(k); !ok {
 			out = append(out, k)
 		}
 	}
@@ -75,11 +93,23 @@ func runHelper() {
 	}
 }
 
-// reportUnused turns unused knobs into a failing exit code.
+// reportUnused turns unused knobs and helper commands, after a full run
+// that passed, into a failing exit code.
 func reportUnused(code int) int {
-	if u := unusedFPKnobs(); len(u) > 0 && code == 0 {
+	if code != 0 || !fullRun() {
+		return code
+	}
+	var cmds []string
+	for name := range helperCommands {
+		cmds = append(cmds, name)
+	}
+	if u := unused(fpKnobs, &fpUsed); len(u) > 0 {
 		fmt.Fprintf(os.Stderr, "fake-proxy knobs no test sets: %s (remove them, or test them)\n", strings.Join(u, ", "))
-		return 1
+		code = 1
+	}
+	if u := unused(cmds, &helperUsed); len(u) > 0 {
+		fmt.Fprintf(os.Stderr, "helper commands no test runs: %s (remove them, or test them)\n", strings.Join(u, ", "))
+		code = 1
 	}
 	return code
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -56,9 +55,9 @@ type restarterProc struct {
 	code    int
 }
 
-// proxyArgs is the exec form running the fake proxy.
+// proxyArgs is "--" and the exec form running the fake proxy.
 func proxyArgs(extra ...string) []string {
-	return append([]string{"--", os.Args[0], "fakeproxy"}, extra...)
+	return append([]string{"--"}, helperArgs("fakeproxy", extra...)...)
 }
 
 // startRestarter runs the test binary as a restarter with args and the FP_*
@@ -208,33 +207,25 @@ func (r *restarterProc) waitStart(epoch, n int) gen {
 	return got
 }
 
-// waitLog waits for a stderr line containing all of the substrings.
-func (r *restarterProc) waitLog(subs ...string) {
+// exitRecord is the verdict the restarter, which has exited, left next to
+// its control socket (what `restarter stop` reports): its exit code, which
+// must be the one it exited with, and why.
+func (r *restarterProc) exitRecord() control.ExitRecord {
 	r.t.Helper()
-	testutil.WaitFor(r.t, 20*time.Second, func() error {
-		if r.countLog(subs...) > 0 {
-			return nil
-		}
-		return fmt.Errorf("no log line with %q", subs)
-	})
-}
-
-func (r *restarterProc) countLog(subs ...string) int {
-	n := 0
-	sc := bufio.NewScanner(strings.NewReader(r.stderr.String()))
-	for sc.Scan() {
-		ok := true
-		for _, s := range subs {
-			if !strings.Contains(sc.Text(), s) {
-				ok = false
-				break
+	if !r.exited() {
+		r.t.Fatalf("exitRecord: restarter %d still running", r.pid)
+	}
+	paths, _ := filepath.Glob(filepath.Join(r.runDir, "*.exit"))
+	for _, p := range paths {
+		if rec, err := control.ReadExitRecord(p); err == nil && rec.PID == r.pid {
+			if rec.Code != r.code {
+				r.t.Fatalf("exit record %+v, but the restarter exited %d", rec, r.code)
 			}
-		}
-		if ok {
-			n++
+			return rec
 		}
 	}
-	return n
+	r.t.Fatalf("no exit record of pid %d in %s (%q)", r.pid, r.runDir, paths)
+	return control.ExitRecord{}
 }
 
 // setLive makes the fake admin of epoch answer LIVE (FP_ADMIN).

@@ -8,11 +8,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hotrestart/restarter/control"
 )
 
 // Issue 8 item 3: another process answering LIVE at epoch 0 on the admin
-// address does not make epoch 0 ready; the restarter says who holds it, in
-// its log while it waits and in its exit reason.
+// address does not make epoch 0 ready; the restarter tells the operator who
+// holds it, on its stderr while it waits and in its exit reason.
 func TestReadyEnvoyAdminHeldByAnotherProcess(t *testing.T) {
 	t.Parallel()
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -20,24 +22,38 @@ func TestReadyEnvoyAdminHeldByAnotherProcess(t *testing.T) {
 	}))
 	defer other.Close()
 	addr := strings.TrimPrefix(other.URL, "http://")
+	const readyTimeout = 3 * time.Second
 	r := startRestarter(t, nil, args(fast[:2], []string{"--ready-envoy-admin", addr, "--ready-interval", "50ms",
-		"--ready-timeout", "2s", "--term-wait", "1s"}, proxyArgs())...)
+		"--ready-timeout", readyTimeout.String(), "--term-wait", "1s"}, proxyArgs())...)
+	held := fmt.Sprintf("%s is held by pid %d", addr, os.Getpid())
+	// What the operator sees while epoch 0 waits (before --ready-timeout
+	// ends the wait): the holder, by pid.
+	r.waitStatus("the holder named while epoch 0 waits", func(st control.Status) error {
+		if len(st.Generations) == 0 {
+			return fmt.Errorf("no generation yet")
+		}
+		g := st.Generations[0]
+		if g.Ready != nil {
+			t.Fatalf("epoch 0 ready on another process's answer: %+v", g)
+		}
+		if !strings.Contains(r.stderr.String(), held) {
+			if waited := time.Since(g.Started); waited >= readyTimeout {
+				t.Fatalf("epoch 0 waited %s and stderr does not name the holder (%q)", waited, held)
+			}
+			return fmt.Errorf("stderr does not name the holder (%q) yet", held)
+		}
+		return nil
+	})
 	if code := r.wait(30 * time.Second); code != 1 {
 		t.Fatalf("exit %d, want 1 (the first generation never became ready)", code)
 	}
-	held := fmt.Sprintf("%s is held by pid %d", addr, os.Getpid())
-	if r.countLog(`"msg":"exiting"`, held) != 1 {
-		t.Errorf("no exit reason naming the holder (%q)", held)
-	}
-	if r.countLog(`"msg":"not ready yet"`, held) < 1 {
-		t.Errorf("no 'not ready yet' warning naming the holder (%q) while waiting", held)
-	}
-	if r.countLog(`"msg":"ready"`) != 0 {
-		t.Errorf("epoch 0 was ready on another process's answer")
+	if rec := r.exitRecord(); !strings.Contains(rec.Reason, held) {
+		t.Errorf("exit reason %q does not name the holder (%q)", rec.Reason, held)
 	}
 }
 
-// --ready-url on a local address held by another process: the same.
+// --ready-url on a local address held by another process: the exit reason
+// names the holder.
 func TestReadyURLHeldByAnotherProcess(t *testing.T) {
 	t.Parallel()
 	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
@@ -47,7 +63,7 @@ func TestReadyURLHeldByAnotherProcess(t *testing.T) {
 	if code := r.wait(30 * time.Second); code != 1 {
 		t.Fatalf("exit %d, want 1 (the first generation never became ready)", code)
 	}
-	if held := fmt.Sprintf("is held by pid %d", os.Getpid()); r.countLog(`"msg":"exiting"`, held) != 1 {
-		t.Errorf("no exit reason naming the holder (%q)", held)
+	if held, rec := fmt.Sprintf("is held by pid %d", os.Getpid()), r.exitRecord(); !strings.Contains(rec.Reason, held) {
+		t.Errorf("exit reason %q does not name the holder (%q)", rec.Reason, held)
 	}
 }
