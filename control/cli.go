@@ -199,6 +199,11 @@ func WriteStatus(w io.Writer, st Status) {
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\n", g.Epoch, g.PID, g.State, fmtTime(g.Started), ready, exit)
 	}
 	tw.Flush()
+	for _, g := range st.Generations {
+		if g.State == StateStarting && g.Health != "" {
+			fmt.Fprintf(w, "epoch %d: %s\n", g.Epoch, g.Health)
+		}
+	}
 	switch r := st.LastReload; {
 	case r == nil:
 		fmt.Fprintln(w, "last reload: none")

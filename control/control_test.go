@@ -72,6 +72,7 @@ func newFakeHandler() *fakeHandler {
 			{Epoch: 3, PID: 5003, State: StateReady, Started: started, Ready: &ready},
 			{Epoch: 2, PID: 5002, State: StateDraining, Started: started.Add(-time.Hour), Ready: &ready},
 			{Epoch: 1, PID: 5001, State: StateExited, Started: started.Add(-2 * time.Hour), ExitStatus: &exit},
+			{Epoch: 4, PID: 5004, State: StateStarting, Started: ready, Health: "not ready after 30 checks over 1.5s: refused"},
 		}, LastReload: &ReloadOutcome{OK: true, Epoch: 3, At: ready},
 			Reloads: ReloadCounts{Requested: 4, Started: 3, Succeeded: 3, Held: 1, Released: 1}},
 		outcome: ReloadOutcome{OK: true, Epoch: 4, At: ready},
@@ -133,7 +134,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Name != "edge" || st.PID != 4242 || len(st.Generations) != 3 || st.Generations[0].Ready == nil || !st.Generations[0].Ready.Equal(*h.status.Generations[0].Ready) || *st.Generations[2].ExitStatus != 0 {
+	if st.Name != "edge" || st.PID != 4242 || len(st.Generations) != 4 || st.Generations[0].Ready == nil || !st.Generations[0].Ready.Equal(*h.status.Generations[0].Ready) || *st.Generations[2].ExitStatus != 0 {
 		t.Fatalf("status: got %+v, want %+v", st, h.status)
 	}
 	out, err := c.Reload(ctx(t)) // same connection, second request
@@ -430,7 +431,8 @@ func TestCLI(t *testing.T) {
 	code, out, errs := runCLI("status", "--runtime-dir", dir)
 	if code != ExitOK || !strings.Contains(out, "restarter edge: pid 4242, base id 7") ||
 		!strings.Contains(out, "draining") || !strings.Contains(out, "5003") || !strings.Contains(out, "last reload: ok, epoch 3") ||
-		!strings.Contains(out, "reloads: 4 requested, 3 succeeded, 0 failed, 1 held by pacing") {
+		!strings.Contains(out, "reloads: 4 requested, 3 succeeded, 0 failed, 1 held by pacing") ||
+		!strings.Contains(out, "epoch 4: not ready after 30 checks over 1.5s: refused") {
 		t.Fatalf("status: got %d, %q, %q", code, out, errs)
 	}
 	code, out, _ = runCLI("status", "--json", "--runtime-dir", dir, "--name", "edge")

@@ -90,7 +90,7 @@ type Generation struct {
 	DrainUntil *time.Time `json:"drain_until,omitempty"` // end of its drain time (kept once exited: before it, the drain was cut)
 	TermAt     *time.Time `json:"term_at,omitempty"`     // backstop: SIGTERM then if still alive
 	KillAt     *time.Time `json:"kill_at,omitempty"`     // SIGKILL then if still alive
-	Health     string     `json:"health,omitempty"`      // the serving generation's liveness checks
+	Health     string     `json:"health,omitempty"`      // liveness checks when serving; when starting, why not ready yet
 }
 
 // ReloadOutcome is how a reload ended.

@@ -28,6 +28,10 @@ type Probe struct {
 	// (never use os/exec's Wait in a supervised process).
 	Run CommandRunner
 	Log *zap.Logger // nil: no log
+	// Report, when set, hears why the generation is not ready yet: a
+	// failing check's error, about once a second once the checks have
+	// failed for failLogAfter (what status shows as its health).
+	Report func(error)
 }
 
 // CommandRunner runs argv with env to its end and returns its exit status
@@ -79,6 +83,7 @@ func (a After) Ready(ctx context.Context, _ Probe) error {
 const (
 	failLogAfter = time.Second
 	failLogEvery = 10 * time.Second
+	reportEvery  = time.Second // Probe.Report: status may say it more often than the log
 )
 
 // poll calls try every interval until it returns nil or ctx ends.
@@ -90,7 +95,7 @@ func poll(ctx context.Context, p Probe, every time.Duration, try func() error) e
 	defer t.Stop()
 	log := p.logger()
 	var last error // the last check's error
-	var firstFail, lastLog time.Time
+	var firstFail, lastLog, lastReport time.Time
 	tries := 0
 	for {
 		tries++
@@ -106,6 +111,10 @@ func poll(ctx context.Context, p Probe, every time.Duration, try func() error) e
 		now := time.Now()
 		if firstFail.IsZero() {
 			firstFail = now
+		}
+		if p.Report != nil && now.Sub(firstFail) >= failLogAfter && now.Sub(lastReport) >= reportEvery {
+			lastReport = now
+			p.Report(fmt.Errorf("not ready after %d checks over %v: %w", tries, now.Sub(firstFail).Round(100*time.Millisecond), last))
 		}
 		if now.Sub(firstFail) >= failLogAfter && (lastLog.IsZero() || now.Sub(lastLog) >= failLogEvery) {
 			lastLog = now

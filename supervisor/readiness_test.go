@@ -7,9 +7,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hotrestart/restarter/internal/testutil"
 )
 
 func TestParseServerInfo(t *testing.T) {
@@ -128,4 +131,24 @@ type connEpochKey struct{}
 // test's own listeners belong to it.
 func selfProbe(epoch uint32) Probe {
 	return Probe{Vars: Vars{Epoch: epoch}, PID: os.Getpid()}
+}
+
+// A starting generation whose checks keep failing says why in its health
+// (what `restarter status` shows), here the holder of the probed address.
+func TestStartingHealthSaysWhyNotReady(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	h := start(t, Config{Readiness: HTTP{URL: srv.URL, Interval: 20 * time.Millisecond}, ReadyTimeout: time.Minute})
+	held := fmt.Sprintf("is held by pid %d", os.Getpid())
+	testutil.WaitFor(t, 20*time.Second, func() error {
+		st := h.s.Status()
+		if len(st.Generations) != 1 || st.Generations[0].State != StateStarting {
+			return fmt.Errorf("generations %+v, want epoch 0 starting", st.Generations)
+		}
+		if hl := st.Generations[0].Health; !strings.HasPrefix(hl, "not ready after ") || !strings.Contains(hl, held) {
+			return fmt.Errorf("health %q, want why it is not ready (%s)", hl, held)
+		}
+		return nil
+	})
+	h.stop()
 }

@@ -90,6 +90,7 @@ func (s *Supervisor) launch(op *reloadOp) {
 	rctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.ReadyTimeout)
 	g.cancel = cancel
 	probe := s.probe(epoch, pid)
+	probe.Report = func(err error) { send(s, s.checkc, readyMsg{g, err}) }
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

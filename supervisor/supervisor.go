@@ -96,6 +96,7 @@ type Supervisor struct {
 	exitc    chan exitMsg
 	readyc   chan readyMsg
 	recheckc chan readyMsg
+	checkc   chan readyMsg // a starting generation's failing readiness check (Probe.Report)
 	validc   chan validMsg
 	livec    chan liveMsg
 	running  chan struct{} // closed when Run starts
@@ -199,6 +200,7 @@ func New(cfg Config) (*Supervisor, error) {
 		exitc:    make(chan exitMsg),
 		readyc:   make(chan readyMsg),
 		recheckc: make(chan readyMsg),
+		checkc:   make(chan readyMsg),
 		validc:   make(chan validMsg),
 		livec:    make(chan liveMsg),
 		running:  make(chan struct{}),
@@ -285,6 +287,11 @@ func (s *Supervisor) loop(ctx context.Context) error {
 			s.handleReady(r)
 		case r := <-s.recheckc:
 			s.handleRecheck(r)
+		case r := <-s.checkc:
+			if r.g.state == StateStarting { // health says why it is not ready yet
+				r.g.health = r.err.Error()
+				s.publish()
+			}
 		case v := <-s.validc:
 			s.handleValidated(v)
 		case l := <-s.livec:

@@ -38,7 +38,9 @@ type Generation struct {
 	// KillAt is when SIGKILL follows a SIGTERM already sent.
 	KillAt *time.Time `json:"kill_at,omitempty"`
 	// Health is the serving generation's liveness: "ok", "failing n/m: why",
-	// or "unprobed: why" when only its process state can be watched.
+	// or "unprobed: why" when only its process state can be watched; for a
+	// starting one that has failed its readiness checks for a second, why
+	// it is not ready yet ("not ready after n checks over d: why").
 	Health string `json:"health,omitempty"`
 }
 
