@@ -16,7 +16,10 @@
 // a child tries 10 times that far apart to reach a parent socket), and for
 // fault tests --fail-start (exit 1 after taking the parent's sockets, before
 // going live; env TESTPROXY_FAIL_START=1) and --start-delay D (stay
-// INITIALIZING that long; env TESTPROXY_START_DELAY). --udp-listen ADDR
+// INITIALIZING that long; env TESTPROXY_START_DELAY), --fault-at POINT
+// with --fault kill|hang (SIGKILL or SIGSTOP itself at that point of the
+// handoff, epoch > 0) and --fault-once FILE (only while FILE does not exist,
+// so a restart of the same epoch goes through). --udp-listen ADDR
 // (repeatable) is a UDP echo listener that plays a QUIC listener across a hot
 // restart ("epoch N pid P[ forwarded]: payload"). --shared-memory (env
 // TESTPROXY_SHARED_MEMORY=1) models Envoy's shared-memory INITIALIZING guard
