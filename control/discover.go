@@ -34,17 +34,18 @@ func InstanceName(name string, baseID uint32) string {
 	return "base-" + strconv.FormatUint(uint64(baseID), 10)
 }
 
-// ValidName checks a --name: it becomes a file name in the runtime dir.
+// ValidName checks an instance name: it becomes a file name in the
+// runtime dir.
 func ValidName(name string) error {
 	switch {
 	case name == "":
-		return errors.New("--name is empty")
+		return errors.New("instance name is empty")
 	case len(name) > 64:
-		return fmt.Errorf("--name %q is longer than 64 bytes", name)
+		return fmt.Errorf("instance name %q is longer than 64 bytes", name)
 	case strings.HasPrefix(name, "."), strings.ContainsAny(name, "/\x00 \t\n"):
-		return fmt.Errorf("--name %q must not start with '.' or contain '/', NUL or whitespace", name)
+		return fmt.Errorf("instance name %q must not start with '.' or contain '/', NUL or whitespace", name)
 	case strings.HasPrefix(name, "base-"):
-		return fmt.Errorf("--name %q: the prefix base- is reserved for unnamed instances (use --base-id)", name)
+		return fmt.Errorf("instance name %q: the prefix base- is reserved for unnamed instances, named by their base id", name)
 	}
 	return nil
 }

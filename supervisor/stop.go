@@ -45,8 +45,8 @@ func (s *Supervisor) handleDeadlines() {
 	now := time.Now()
 	if s.stopping && !s.stopAt.IsZero() && !now.Before(s.stopAt) {
 		for _, g := range s.gens {
-			s.log.Warn("still alive after --term-wait; sending SIGKILL",
-				zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.String("state", string(g.state)))
+			s.log.Warn("still alive after the term wait; sending SIGKILL", zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid),
+				zap.String("state", string(g.state)), zap.Duration("term_wait", s.cfg.TermWait))
 			s.killTree(g)
 			s.unclean = true
 		}
@@ -63,8 +63,8 @@ func (s *Supervisor) handleDeadlines() {
 		}
 		if !g.killAt.IsZero() && !now.Before(g.killAt) {
 			g.killAt = time.Time{}
-			s.log.Warn("still alive after --term-wait; sending SIGKILL",
-				zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid), zap.String("state", string(g.state)))
+			s.log.Warn("still alive after the term wait; sending SIGKILL", zap.Uint32("epoch", g.epoch), zap.Int("pid", g.pid),
+				zap.String("state", string(g.state)), zap.Duration("term_wait", s.cfg.TermWait))
 			s.killTree(g)
 		}
 	}

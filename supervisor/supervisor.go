@@ -309,7 +309,7 @@ func (s *Supervisor) result() error {
 	case s.fatal != "":
 		return &ExitError{Code: 1, Reason: s.fatal}
 	case s.unclean:
-		return &ExitError{Code: 1, Reason: "generations had to be killed after --term-wait"}
+		return &ExitError{Code: 1, Reason: fmt.Sprintf("generations had to be SIGKILLed: still alive %v after SIGTERM", s.cfg.TermWait)}
 	}
 	return nil
 }

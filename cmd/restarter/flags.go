@@ -354,7 +354,7 @@ func checkInstance(c *Config, fs *pflag.FlagSet, raw rawFlags) error {
 func checkReadiness(c *Config, fs *pflag.FlagSet, readyMode string) error {
 	if c.Name != "" || fs.Changed("name") {
 		if err := control.ValidName(c.Name); err != nil {
-			return usagef("%v", err)
+			return usagef("--name: %v", err)
 		}
 	}
 	switch readyMode {

@@ -141,9 +141,9 @@ func TestParseFlagsIssue4(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"bad name", []string{"--name", "a/b", "--", "/bin/true"}, `--name "a/b"`},
+		{"bad name", []string{"--name", "a/b", "--", "/bin/true"}, `--name: instance name "a/b"`},
 		{"reserved name", []string{"--name", "base-3", "--", "/bin/true"}, "reserved"},
-		{"empty name", []string{"--name", "", "--", "/bin/true"}, "--name is empty"},
+		{"empty name", []string{"--name", "", "--", "/bin/true"}, "--name: instance name is empty"},
 		{"ready bogus", []string{"--ready", "soon", "--", "/bin/true"}, `--ready "soon": the only value is notify`},
 		{"ready notify and url", []string{"--ready=notify", "--ready-url", "http://x/", "--", "/bin/true"}, "only one of"},
 		{"ready notify and after", []string{"--ready=notify", "--ready-after", "1s", "--", "/bin/true"}, "cannot be combined"},

@@ -130,8 +130,8 @@ func TestRule3StopKillsStragglers(t *testing.T) {
 	if got := r.signals(g0); got != "terminated\n" {
 		t.Errorf("proxy got signals %q, want one SIGTERM", got)
 	}
-	if rec := r.exitRecord(); !strings.Contains(rec.Reason, "killed after --term-wait") {
-		t.Errorf("exit reason %q, want it to say generations were killed after --term-wait", rec.Reason)
+	if rec := r.exitRecord(); !strings.Contains(rec.Reason, "had to be SIGKILLed: still alive 500ms after SIGTERM") {
+		t.Errorf("exit reason %q, want it to say generations were SIGKILLed after the term wait (500ms)", rec.Reason)
 	}
 }
 
