@@ -42,13 +42,13 @@ func isAbstract(name string) bool { return strings.HasPrefix(name, "@") }
 // as they are.
 func sockAddr(name string) (*net.UnixAddr, error) {
 	if len(name) < 2 {
-		return nil, fmt.Errorf("socket name %q is too short: give --socket-path as @name or a file path", name)
+		return nil, fmt.Errorf("socket name %q is too short: give the socket path as @name or a file path", name)
 	}
 	if strings.IndexByte(name, 0) >= 0 {
 		return nil, fmt.Errorf("socket name %q contains a NUL byte", name)
 	}
 	if len(name) >= sunPathLen {
-		return nil, fmt.Errorf("socket name %q is %d bytes, more than the %d that fit in sun_path: use a shorter --socket-path", name, len(name), sunPathLen-1)
+		return nil, fmt.Errorf("socket name %q is %d bytes, more than the %d that fit in sun_path: use a shorter socket path", name, len(name), sunPathLen-1)
 	}
 	if isAbstract(name) {
 		padded := name + strings.Repeat("\x00", sunPathLen-len(name))

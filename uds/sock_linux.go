@@ -29,7 +29,7 @@ func bind(name string, mode os.FileMode) (*net.UnixConn, string, error) {
 		// to remove anything that is not a socket.
 		if fi, err := os.Lstat(name); err == nil {
 			if fi.Mode()&os.ModeSocket == 0 {
-				return nil, "", fmt.Errorf("bind %s: exists and is not a socket: remove it or choose another --socket-path", name)
+				return nil, "", fmt.Errorf("bind %s: exists and is not a socket: remove it or choose another socket path", name)
 			}
 			if err := os.Remove(name); err != nil {
 				return nil, "", fmt.Errorf("remove stale socket: %w", err)
@@ -45,7 +45,7 @@ func bind(name string, mode os.FileMode) (*net.UnixConn, string, error) {
 					who = "it is " + h
 				}
 			}
-			return nil, "", fmt.Errorf("bind %s: %w (%s: choose another --base-id or --socket-path)", name, err, who)
+			return nil, "", fmt.Errorf("bind %s: %w (%s: choose another base id or socket path)", name, err, who)
 		}
 		return nil, "", fmt.Errorf("bind %s: %w", name, err)
 	}
