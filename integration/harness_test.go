@@ -242,11 +242,7 @@ func (p *Proc) Wait(d time.Duration) (int, error) {
 	case <-time.After(d):
 		return -1, fmt.Errorf("pid %d still running after %v", p.Pid, d)
 	}
-	ws := p.state.Sys().(syscall.WaitStatus)
-	if ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
-	}
-	return ws.ExitStatus(), nil
+	return testutil.ExitCode(p.state), nil
 }
 
 // Stop sends SIGTERM, waits up to d, then SIGKILLs. It is idempotent.
