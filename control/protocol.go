@@ -95,10 +95,13 @@ type Generation struct {
 
 // ReloadOutcome is how a reload ended.
 type ReloadOutcome struct {
-	OK     bool      `json:"ok"`
-	Epoch  uint32    `json:"epoch"`            // the epoch that was started (or failed)
-	Reason string    `json:"reason,omitempty"` // why it failed; empty when OK
-	At     time.Time `json:"at"`               // when the outcome was known
+	OK     bool   `json:"ok"`
+	Epoch  uint32 `json:"epoch"`            // the epoch that was started (or failed)
+	Reason string `json:"reason,omitempty"` // why it failed; empty when OK
+	// Failure is the kind of failure, for scripts: validation_failed,
+	// start_failed, not_ready or aborted.
+	Failure string    `json:"failure,omitempty"`
+	At      time.Time `json:"at"` // when the outcome was known
 	// Serving says, for a failed reload, what serves now ("epoch 3 keeps
 	// serving", "nothing serves: ..."); ServingEpoch is that epoch.
 	Serving      string  `json:"serving,omitempty"`

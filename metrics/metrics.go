@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -97,19 +96,19 @@ func New() *Metrics {
 // Registry is where the series are registered, for callers that add their own.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// Result classifies a failed or successful reload into a result label value.
+// Result is a reload's result label value, from its Failure (never from
+// its wording).
 func Result(r supervisor.ReloadResult) string {
 	switch {
 	case r.OK:
 		return ResultSuccess
-	case strings.HasPrefix(r.Reason, "validation failed"):
+	case r.Failure == supervisor.FailureValidation:
 		return ResultValidationFailed
-	case strings.Contains(r.Reason, "not ready within"):
+	case r.Failure == supervisor.FailureNotReady:
 		return ResultNotReady
-	case strings.Contains(r.Reason, "stopping"), strings.Contains(r.Reason, "exiting"):
+	case r.Failure == supervisor.FailureAborted:
 		return ResultAborted
-	case strings.Contains(r.Reason, "exited with status"), strings.Contains(r.Reason, "before it was ready"),
-		strings.Contains(r.Reason, "start"), strings.Contains(r.Reason, "exec"), strings.Contains(r.Reason, "fork"):
+	case r.Failure == supervisor.FailureStart:
 		return ResultStartFailed
 	}
 	return ResultOther

@@ -92,7 +92,7 @@ func TestObserve(t *testing.T) {
 		{Kind: supervisor.EventState, Time: t0.Add(3 * time.Second), Status: st(g0),
 			Generation: &supervisor.Generation{Epoch: 1, PID: 101, State: supervisor.StateExited, ExitStatus: &one}},
 		{Kind: supervisor.EventReloaded, Time: t0.Add(3 * time.Second), Status: st(g0),
-			Reload: &supervisor.ReloadResult{Epoch: 1, Reason: "epoch 1 exited with status 1 before it was ready", At: t0.Add(3 * time.Second)}},
+			Reload: &supervisor.ReloadResult{Epoch: 1, Failure: supervisor.FailureStart, Reason: "epoch 1 exited with status 1 before it was ready", At: t0.Add(3 * time.Second)}},
 	}
 	for _, ev := range evs {
 		m.Observe(ev)
@@ -157,16 +157,15 @@ restarter_reload_duration_seconds_count 2
 }
 
 func TestResult(t *testing.T) {
-	for reason, want := range map[string]string{
-		"validation failed: validator \"x\" exited 1":      ResultValidationFailed,
-		"epoch 3 not ready within 5m0s: context deadline":  ResultNotReady,
-		"epoch 3 exited with status 1 before it was ready": ResultStartFailed,
-		"fork/exec /nope: no such file or directory":       ResultStartFailed,
-		"restarter is stopping":                            ResultAborted,
-		"something nobody expected":                        ResultOther,
+	for fail, want := range map[supervisor.Failure]string{
+		supervisor.FailureValidation: ResultValidationFailed,
+		supervisor.FailureNotReady:   ResultNotReady,
+		supervisor.FailureStart:      ResultStartFailed,
+		supervisor.FailureAborted:    ResultAborted,
+		"":                           ResultOther, // a failure nobody classified
 	} {
-		if got := Result(supervisor.ReloadResult{Reason: reason}); got != want {
-			t.Errorf("Result(%q) = %s, want %s", reason, got, want)
+		if got := Result(supervisor.ReloadResult{Failure: fail, Reason: "whatever the words"}); got != want {
+			t.Errorf("Result(%q) = %s, want %s", fail, got, want)
 		}
 	}
 	if got := Result(supervisor.ReloadResult{OK: true}); got != ResultSuccess {

@@ -138,7 +138,7 @@ func (s *Supervisor) Status() Status {
 func (r reloadReq) apply(s *Supervisor) {
 	if s.stopping {
 		if r.reply != nil {
-			r.reply <- ReloadResult{Epoch: s.nextEpoch, Reason: "restarter is stopping", At: time.Now()}
+			r.reply <- ReloadResult{Epoch: s.nextEpoch, Failure: FailureAborted, Reason: "restarter is stopping", At: time.Now()}
 		}
 		return
 	}

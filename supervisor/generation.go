@@ -43,7 +43,7 @@ func (s *Supervisor) handleReady(r readyMsg) {
 	}
 	s.stateEvent(g, first, "ready")
 	if g.op != nil && g.op == s.inflight {
-		s.finishReload(g.op, true, "")
+		s.finishReload(g.op, "", "")
 	}
 }
 
@@ -91,7 +91,7 @@ func (s *Supervisor) handleExit(e exitMsg) {
 		s.log.Info("generation exited", fields...)
 	case g.failed != "":
 		s.log.Warn("failed generation is gone", fields...)
-		s.finishReload(g.op, false, g.failed)
+		s.finishReload(g.op, FailureNotReady, g.failed)
 	case wasState == StateStarting:
 		s.startingExited(g, e.status, fields)
 	case wasState == StateReady:
@@ -171,7 +171,7 @@ func (s *Supervisor) startingExited(g *gen, status int, fields []zap.Field) {
 		s.beginKill(reason)
 	}
 	if g.op != nil && g.op == s.inflight {
-		s.finishReload(g.op, false, reason)
+		s.finishReload(g.op, FailureStart, reason)
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 // again at once (a recovery); and a failed recovery ends the restarter only
 // while that evidence still says the old one does not listen.
 
-func (s *Supervisor) finishReload(op *reloadOp, ok bool, reason string) {
+func (s *Supervisor) finishReload(op *reloadOp, fail Failure, reason string) {
 	if op == nil {
 		return
 	}
@@ -28,7 +28,8 @@ func (s *Supervisor) finishReload(op *reloadOp, ok bool, reason string) {
 	if op.g != nil {
 		epoch = op.g.epoch
 	}
-	res := ReloadResult{Epoch: epoch, OK: ok, Reason: reason, At: time.Now()}
+	ok := fail == ""
+	res := ReloadResult{Epoch: epoch, OK: ok, Failure: fail, Reason: reason, At: time.Now()}
 	if s.inflight == op {
 		s.inflight = nil
 	}

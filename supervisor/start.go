@@ -42,13 +42,13 @@ func (s *Supervisor) handleValidated(v validMsg) {
 	}
 	v.op.validating = false
 	if s.stopping {
-		s.finishReload(v.op, false, "restarter is stopping")
+		s.finishReload(v.op, FailureAborted, "restarter is stopping")
 		return
 	}
 	if v.err != nil {
 		s.log.Error("reload aborted: validation failed; the old generation keeps serving",
 			zap.Uint32("epoch", s.nextEpoch), zap.Error(v.err))
-		s.finishReload(v.op, false, "validation failed: "+v.err.Error())
+		s.finishReload(v.op, FailureValidation, "validation failed: "+v.err.Error())
 		return
 	}
 	s.launch(v.op)
@@ -77,7 +77,7 @@ func (s *Supervisor) launch(op *reloadOp) {
 			s.fatal = fmt.Sprintf("epoch %d: %v", epoch, err)
 			s.beginStop(s.fatal)
 		}
-		s.finishReload(op, false, err.Error())
+		s.finishReload(op, FailureStart, err.Error())
 		return
 	}
 	g := &gen{epoch: epoch, pid: pid, pidfd: p.PidFD, startPID: pid, pgid: pid, state: StateStarting, started: time.Now(), op: op}

@@ -389,7 +389,7 @@ func (s *Supervisor) failOps(reason string) {
 			continue
 		}
 		for _, w := range op.waiters {
-			w <- ReloadResult{Epoch: s.nextEpoch, Reason: reason, At: time.Now()}
+			w <- ReloadResult{Epoch: s.nextEpoch, Failure: FailureAborted, Reason: reason, At: time.Now()}
 		}
 		op.waiters = nil
 	}

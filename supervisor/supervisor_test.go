@@ -129,7 +129,7 @@ func TestReloadFailureReusesEpoch(t *testing.T) {
 	g0 := h.waitState(0, StateReady)
 	ctx := context.Background()
 	res, err := h.s.Reload(ctx)
-	if err != nil || res.OK || res.Epoch != 1 || !strings.Contains(res.Reason, "exited with status 4 before it was ready") {
+	if err != nil || res.OK || res.Epoch != 1 || res.Failure != FailureStart || !strings.Contains(res.Reason, "exited with status 4 before it was ready") {
 		t.Fatalf("Reload = %+v, %v; want failed epoch 1 with the exit status", res, err)
 	}
 	if st := h.s.Status(); len(st.Generations) != 1 || st.Generations[0].PID != g0.PID || st.Generations[0].State != StateReady {
@@ -162,7 +162,7 @@ func TestValidateAbortsReload(t *testing.T) {
 	}})
 	h.waitState(0, StateReady)
 	res, err := h.s.Reload(context.Background())
-	if err != nil || res.OK || !strings.Contains(res.Reason, "validation failed: bad config") {
+	if err != nil || res.OK || res.Failure != FailureValidation || !strings.Contains(res.Reason, "validation failed: bad config") {
 		t.Fatalf("Reload = %+v, %v; want failed validation", res, err)
 	}
 	if n := len(h.s.Status().Generations); n != 1 {

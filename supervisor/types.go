@@ -44,12 +44,25 @@ type Generation struct {
 	Health string `json:"health,omitempty"`
 }
 
+// Failure says why a reload failed, for a program to branch on; Reason
+// says it to people.
+type Failure string
+
+// Failures.
+const (
+	FailureValidation Failure = "validation_failed" // the validator rejected the new config
+	FailureStart      Failure = "start_failed"      // it could not start, or exited before it was ready
+	FailureNotReady   Failure = "not_ready"         // not ready within the ready timeout (or the checks failed for good)
+	FailureAborted    Failure = "aborted"           // the supervisor began to stop
+)
+
 // ReloadResult is the outcome of one reload (or of the first start).
 type ReloadResult struct {
-	Epoch  uint32    `json:"epoch"`
-	OK     bool      `json:"ok"`
-	Reason string    `json:"reason,omitempty"`
-	At     time.Time `json:"at"`
+	Epoch   uint32    `json:"epoch"`
+	OK      bool      `json:"ok"`
+	Failure Failure   `json:"failure,omitempty"` // set when not OK
+	Reason  string    `json:"reason,omitempty"`
+	At      time.Time `json:"at"`
 	// Serving says, for a failed reload, what serves now, in words the
 	// CLI prints ("epoch 3 keeps serving", "nothing serves: ...").
 	Serving string `json:"serving,omitempty"`

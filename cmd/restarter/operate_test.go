@@ -195,8 +195,8 @@ func TestValidateEnvoyDefault(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "validation failed") || !strings.Contains(errs, "fail: true found") {
 		t.Fatalf("bad config reload: exit %d, stderr %q; want 1 with the validator's output", code, errs)
 	}
-	if lr := r.waitReload(2, false); !strings.Contains(lr.Reason, "fail: true found (epoch 2)") {
-		t.Fatalf("failed reload's reason %q, want the validator's output", lr.Reason)
+	if lr := r.waitReload(2, false); lr.Failure != "validation_failed" || !strings.Contains(lr.Reason, "fail: true found (epoch 2)") {
+		t.Fatalf("failed reload: %s, %q; want validation_failed with the validator's output", lr.Failure, lr.Reason)
 	}
 	if n := len(r.starts()); n != 2 || !testutil.Alive(g1.pid) {
 		t.Fatalf("after a failed validation: %d starts, epoch 1 alive %v; want 2 and alive", n, testutil.Alive(g1.pid))

@@ -56,7 +56,7 @@ func (h *history) controlStatus(name string, st supervisor.Status) control.Statu
 }
 
 func reloadOutcome(r supervisor.ReloadResult) *control.ReloadOutcome {
-	return &control.ReloadOutcome{OK: r.OK, Epoch: r.Epoch, Reason: r.Reason, At: r.At, Serving: r.Serving, ServingEpoch: r.ServingEpoch}
+	return &control.ReloadOutcome{OK: r.OK, Epoch: r.Epoch, Reason: r.Reason, Failure: string(r.Failure), At: r.At, Serving: r.Serving, ServingEpoch: r.ServingEpoch}
 }
 
 // controlHandler serves the control socket from the supervisor.
