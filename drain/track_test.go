@@ -13,13 +13,14 @@ import (
 )
 
 // hammer runs n keep-alive clients, each on its own connection, sending
-// without pause until a response asks it to close; it returns how many
-// requests failed. Requests go as POST so that net/http does not replay one
+// without pause until a response asks it to close; it returns once every
+// client has had a response on its connection, with how many requests failed. Requests go as POST so that net/http does not replay one
 // whose connection was closed under it (the replay would hide the loss).
 func hammer(t *testing.T, url string, n int, stop <-chan struct{}) (failed, closed *atomic.Int64, wait func()) {
 	t.Helper()
 	failed, closed = new(atomic.Int64), new(atomic.Int64)
-	var wg sync.WaitGroup
+	var wg, first sync.WaitGroup // first: every client has had a response on its connection
+	first.Add(n)
 	for i := 0; i < n; i++ {
 		tr := &http.Transport{MaxIdleConnsPerHost: 1}
 		c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
@@ -27,6 +28,12 @@ func hammer(t *testing.T, url string, n int, stop <-chan struct{}) (failed, clos
 		go func() {
 			defer wg.Done()
 			defer tr.CloseIdleConnections()
+			answered := false
+			defer func() {
+				if !answered {
+					first.Done()
+				}
+			}()
 			for {
 				select {
 				case <-stop:
@@ -40,6 +47,10 @@ func hammer(t *testing.T, url string, n int, stop <-chan struct{}) (failed, clos
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
+				if !answered {
+					answered = true
+					first.Done()
+				}
 				if resp.Close {
 					closed.Add(1)
 					return
@@ -47,6 +58,7 @@ func hammer(t *testing.T, url string, n int, stop <-chan struct{}) (failed, clos
 			}
 		}()
 	}
+	first.Wait()
 	return failed, closed, wg.Wait
 }
 
@@ -72,7 +84,6 @@ func TestShutdownHTTPTrackedLosesNothing(t *testing.T) {
 		defer srv.Close()
 		stop := make(chan struct{})
 		f, c, wait := hammer(t, srv.URL, clients, stop)
-		time.Sleep(20 * time.Millisecond) // every client has its connection
 		m.Start()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

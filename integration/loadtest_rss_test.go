@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotrestart/restarter/control"
 	"github.com/hotrestart/restarter/internal/testutil"
 )
 
@@ -59,6 +60,7 @@ func TestRestarterRSSAfterReloads(t *testing.T) {
 	}
 	r := startProc(t, bin, env.RestarterArgs([]string{"--drain-time", "50ms", "--parent-shutdown-time", "100ms",
 		"--shutdown-grace", "2s", "--term-wait", "5s", "--log-level", "warn"})...)
+	r.RuntimeDir = env.RuntimeDir // for Status: started through startProc, as its own build
 	waitLive(t, env.Admin, 0, 20*time.Second)
 	fields := []string{"VmRSS", "VmHWM", "Threads"}
 	idle := procStatus(r.Pid, fields...)
@@ -85,7 +87,14 @@ func TestRestarterRSSAfterReloads(t *testing.T) {
 			before400 = procStatus(r.Pid, fields...)
 		}
 	}
-	time.Sleep(time.Second) // the last old generation leaves
+	r.WaitStatus(t, 20*time.Second, "the last old generation gone", func(st control.Status) error {
+		for _, g := range st.Generations {
+			if g.State != control.StateExited && int(g.Epoch) != n {
+				return fmt.Errorf("epoch %d still %s", g.Epoch, g.State)
+			}
+		}
+		return nil
+	})
 	after := procStatus(r.Pid, fields...)
 	t.Logf("LOADTEST rss reloads=%d idle_rss_kib=%.0f rss_after_100_kib=%.0f rss_after_%d_kib=%.0f rss_after_%d_kib=%.0f hwm_kib=%.0f threads_idle=%.0f threads_after=%.0f",
 		n, idle["VmRSS"], at100["VmRSS"], n-100, before400["VmRSS"], n, after["VmRSS"], after["VmHWM"], idle["Threads"], after["Threads"])
