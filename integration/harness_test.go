@@ -353,8 +353,8 @@ func procsWithArg(binary, arg string) []int {
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	var out []int
 	for _, d := range dirs {
-		exe, err := os.Readlink(d + "/exe")
-		if err != nil || strings.TrimSuffix(exe, " (deleted)") != binary {
+		pid, _ := strconv.Atoi(filepath.Base(d))
+		if !execed(pid, binary) {
 			continue
 		}
 		if arg != "" {
@@ -363,14 +363,9 @@ func procsWithArg(binary, arg string) []int {
 				continue
 			}
 		}
-		// A zombie still has an exe link only briefly; skip it anyway.
-		if st, err := os.ReadFile(d + "/stat"); err == nil {
-			if i := bytes.LastIndexByte(st, ')'); i > 0 && i+2 < len(st) && st[i+2] == 'Z' {
-				continue
-			}
+		if testutil.Alive(pid) { // a zombie keeps its exe link only briefly; skip it anyway
+			out = append(out, pid)
 		}
-		pid, _ := strconv.Atoi(filepath.Base(d))
-		out = append(out, pid)
 	}
 	return out
 }
