@@ -117,10 +117,13 @@ func TestRollbackRecoversWhenTheOldGenerationStoppedListening(t *testing.T) {
 	}
 	h.waitState(1, StateReady)
 	h.waitState(0, StateDraining)
-	st := h.s.Status()
-	if st.LastReload == nil || !st.LastReload.OK || st.LastReload.Epoch != 1 {
-		t.Fatalf("last reload %+v, want the recovery of epoch 1 to have succeeded", st.LastReload)
-	}
+	// The recovery's outcome is published just after epoch 1's ready state.
+	testutil.WaitFor(t, 10*time.Second, func() error {
+		if st := h.s.Status(); st.LastReload == nil || !st.LastReload.OK || st.LastReload.Epoch != 1 || st.Reloads.Succeeded != 1 {
+			return fmt.Errorf("last reload %+v, counts %+v, want the recovery of epoch 1 to have succeeded", st.LastReload, st.Reloads)
+		}
+		return nil
+	})
 }
 
 func TestFailedRecoveryExits1(t *testing.T) {
