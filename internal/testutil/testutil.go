@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -37,15 +38,27 @@ func WaitFor(t testing.TB, d time.Duration, f func() error) {
 
 // FreeAddr returns a loopback host:port whose port was free a moment ago
 // (another process may take it before the caller binds it: bind it soon).
+// It never returns a port it returned before in this process: the kernel
+// may hand a just-closed port out again, and a test asking twice in a row
+// (a data and an admin port) must get two.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if _, taken := givenAddrs.LoadOrStore(addr, true); !taken {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatalf("free port: 100 ports in a row were ones already handed out")
+	return ""
 }
+
+var givenAddrs sync.Map // host:port -> true, every address FreeAddr returned
 
 // SettleTime is how long a test waits to show that something does NOT
 // happen (no second reload, no signal), where there is no state to poll:

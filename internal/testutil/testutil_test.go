@@ -105,3 +105,14 @@ func TestProcHelpers(t *testing.T) {
 	}
 	f.Close()
 }
+
+func TestFreeAddrNeverTwice(t *testing.T) {
+	seen := map[string]bool{}
+	for range 200 {
+		a := FreeAddr(t)
+		if seen[a] {
+			t.Fatalf("FreeAddr returned %s twice", a)
+		}
+		seen[a] = true
+	}
+}
